@@ -1,0 +1,232 @@
+"""Validate every answer before anything is written.
+
+Cookiecutter deletes the half-made project folder when this hook exits non-zero, so a bad
+answer costs the user nothing but a clear message naming the option, the value and the rule.
+The naming limits here are what keep every derived Azure resource name valid for every
+environment (see the project's infra/naming.py, checked by tests/test_resource_names.py).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import keyword
+import re
+import sys
+
+PROJECT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+RESOURCE_PREFIX = re.compile(r"^[a-z][a-z0-9]{1,7}$")
+ENVIRONMENT = re.compile(r"^[a-z][a-z0-9]{0,6}$")
+MAX_ENVIRONMENTS = 5
+GPU_VM_SIZE = re.compile(r"^Standard_N[A-Za-z0-9_]+$")
+CPU_VM_SIZE = re.compile(r"^Standard_[A-MO-Z][A-Za-z0-9_]*$")
+MAX_NODES = 100
+PRODUCTION_NAMES = {"prod", "prd", "live"}
+
+CHOICES = {
+    "ci_provider": ("github", "azure-devops", "both"),
+    "network_isolation": ("private", "public"),
+    "primary_metric": ("roc_auc", "f1", "accuracy", "precision", "recall"),
+    "model_family": ("gradient_boosting", "random_forest", "logistic_regression"),
+    "use_automl": ("no", "yes"),
+    # azureml-inference-server-http (the serving runtime) supports Python up to 3.12.
+    "python_version": ("3.11", "3.12"),
+}
+
+# Package names that would shadow a dependency or the standard library once installed.
+RESERVED_PACKAGES = frozenset(
+    "azure azureml cdktf constructs mlflow sklearn pandas numpy optuna pydantic typer rich yaml "
+    "pytest tests test src infra config".split()
+)
+
+AZURE_REGIONS = frozenset(
+    """
+    australiacentral australiacentral2 australiaeast australiasoutheast austriaeast
+    belgiumcentral brazilsouth brazilsoutheast canadacentral canadaeast centralindia
+    centralus chilecentral eastasia eastus eastus2 francecentral francesouth germanynorth
+    germanywestcentral indonesiacentral israelcentral italynorth japaneast japanwest
+    jioindiacentral jioindiawest koreacentral koreasouth malaysiawest mexicocentral
+    newzealandnorth northcentralus northeurope norwayeast norwaywest polandcentral
+    qatarcentral southafricanorth southafricawest southcentralus southeastasia southindia
+    spaincentral swedencentral swedensouth switzerlandnorth switzerlandwest uaecentral
+    uaenorth uksouth ukwest westcentralus westeurope westindia westus westus2 westus3
+    """.split()
+)
+
+
+def problem(option: str, value: object, rule: str) -> str:
+    return f"{option}={value!r} is invalid: {rule}"
+
+
+def validate_naming(answers: dict) -> list[str]:
+    errors = []
+    if not str(answers["project_name"]).strip():
+        errors.append(problem("project_name", answers["project_name"], "must not be empty"))
+    slug = answers["project_slug"]
+    if not PROJECT_SLUG.match(slug) or "--" in slug:
+        errors.append(
+            problem(
+                "project_slug",
+                slug,
+                "use 3-40 lowercase letters, digits and single hyphens, starting with a letter "
+                "and not ending with a hyphen (e.g. 'customer-churn')",
+            )
+        )
+    package = answers["package_name"]
+    if not PACKAGE_NAME.match(package) or keyword.iskeyword(package):
+        errors.append(
+            problem(
+                "package_name",
+                package,
+                "must be a Python identifier of 2-40 lowercase letters, digits and underscores, "
+                "starting with a letter (e.g. 'customer_churn')",
+            )
+        )
+    elif package in RESERVED_PACKAGES or package in sys.stdlib_module_names:
+        errors.append(
+            problem(
+                "package_name",
+                package,
+                "would shadow a standard-library module or a dependency; "
+                "pick a project-specific name",
+            )
+        )
+    for option in ("description", "author_name"):
+        if "\n" in str(answers[option]) or not str(answers[option]).strip():
+            errors.append(problem(option, answers[option], "must be a single non-empty line"))
+    return errors
+
+
+def validate_azure(answers: dict) -> list[str]:
+    errors = []
+    location = answers["azure_location"]
+    if location not in AZURE_REGIONS:
+        close = difflib.get_close_matches(
+            str(location).lower().replace(" ", ""), sorted(AZURE_REGIONS), 1
+        )
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        errors.append(
+            problem(
+                "azure_location",
+                location,
+                f"must be an Azure region name such as 'westeurope' or 'eastus2'{hint}",
+            )
+        )
+    prefix = answers["resource_prefix"]
+    if not RESOURCE_PREFIX.match(prefix):
+        errors.append(
+            problem(
+                "resource_prefix",
+                prefix,
+                "use 2-8 lowercase letters or digits, starting with a letter: it starts every "
+                "Azure resource name, and storage account and registry names allow nothing else",
+            )
+        )
+    environments = [env.strip() for env in str(answers["environments"]).split(",")]
+    bad = [env for env in environments if not ENVIRONMENT.match(env)]
+    if bad:
+        errors.append(
+            problem(
+                "environments",
+                answers["environments"],
+                f"{', '.join(repr(env) for env in bad)}: each environment must be 1-7 lowercase "
+                "letters or digits starting with a letter, comma-separated (e.g. 'dev,prod')",
+            )
+        )
+    elif len(set(environments)) != len(environments):
+        errors.append(problem("environments", answers["environments"], "names must be unique"))
+    elif len(environments) > MAX_ENVIRONMENTS:
+        errors.append(
+            problem(
+                "environments",
+                answers["environments"],
+                f"at most {MAX_ENVIRONMENTS} environments",
+            )
+        )
+    return errors
+
+
+def validate_compute(answers: dict) -> list[str]:
+    errors = []
+    if not GPU_VM_SIZE.match(answers["gpu_vm_size"]):
+        errors.append(
+            problem(
+                "gpu_vm_size",
+                answers["gpu_vm_size"],
+                "must be a GPU (N-series) Azure VM size such as 'Standard_NC4as_T4_v3'",
+            )
+        )
+    if not CPU_VM_SIZE.match(answers["cpu_vm_size"]):
+        errors.append(
+            problem(
+                "cpu_vm_size",
+                answers["cpu_vm_size"],
+                "must be a non-GPU Azure VM size such as 'Standard_D4s_v3'",
+            )
+        )
+    for option in ("gpu_max_nodes", "cpu_max_nodes"):
+        value = str(answers[option]).strip()
+        if not value.isdigit() or not 1 <= int(value) <= MAX_NODES:
+            errors.append(
+                problem(
+                    option,
+                    answers[option],
+                    f"must be a whole number from 1 to {MAX_NODES} (clusters scale down to 0 "
+                    "when idle; the maximum bounds cost and quota)",
+                )
+            )
+    return errors
+
+
+def validate_choices(answers: dict) -> list[str]:
+    return [
+        problem(option, answers[option], f"must be one of {', '.join(allowed)}")
+        for option, allowed in CHOICES.items()
+        if answers[option] not in allowed
+    ]
+
+
+def validate_combinations(answers: dict) -> list[str]:
+    """Reject combinations that are valid one by one but unsafe or unsupported together."""
+    errors = []
+    environments = [env.strip() for env in str(answers["environments"]).split(",")]
+    production = [env for env in environments if env in PRODUCTION_NAMES]
+    if answers["network_isolation"] == "public" and production:
+        errors.append(
+            problem(
+                "network_isolation",
+                "public",
+                f"is a sandbox setting, but environments include {production[0]!r}; use 'private' "
+                "for production, or bake the sandbox with non-production environments only",
+            )
+        )
+    return errors
+
+
+def validate(answers: dict) -> list[str]:
+    """Every problem at once, so the user fixes them in one go."""
+    return (
+        validate_naming(answers)
+        + validate_azure(answers)
+        + validate_compute(answers)
+        + validate_choices(answers)
+        + validate_combinations(answers)
+    )
+
+
+def main(raw_answers: str = r"""{{ cookiecutter | jsonify }}""") -> int:
+    errors = validate(json.loads(raw_answers))
+    for error in errors:
+        print(f"ERROR: {error}", file=sys.stderr)
+    if errors:
+        print(
+            "Nothing was generated. Fix the answers above and run cookiecutter again.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
