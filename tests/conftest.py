@@ -1,0 +1,62 @@
+"""Shared fixtures: the template location, answer sets, and baking with pytest-cookies."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TEMPLATE_DIR / "scripts"))
+sys.path.insert(0, str(Path(__file__).parent))
+
+DEFAULTS = {
+    key: value[0] if isinstance(value, list) else value
+    for key, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
+    if not key.startswith("_")
+}
+
+
+def load_hook(name: str) -> ModuleType:
+    """Import a hook file as a module; its Jinja lives only inside string literals."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE_DIR / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def pre_gen() -> ModuleType:
+    return load_hook("pre_gen_project")
+
+
+@pytest.fixture(scope="session")
+def post_gen() -> ModuleType:
+    return load_hook("post_gen_project")
+
+
+@pytest.fixture
+def valid_answers() -> dict:
+    """The answers cookiecutter renders from the defaults, as the hooks receive them."""
+    return {
+        **DEFAULTS,
+        "project_slug": "customer-churn",
+        "package_name": "customer_churn",
+        "resource_prefix": "custom",
+    }
+
+
+@pytest.fixture
+def bake(cookies):
+    """Bake with overrides and fail loudly with cookiecutter's own error if it did not work."""
+
+    def _bake(**answers: str) -> Path:
+        result = cookies.bake(extra_context=answers)
+        assert result.exit_code == 0, f"bake failed: {result.exception!r}"
+        return Path(result.project_path)
+
+    return _bake

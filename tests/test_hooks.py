@@ -1,0 +1,104 @@
+"""Unit tests of the hooks' named functions (cookiecutter-django style)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+from answers import INVALID_ANSWERS
+
+
+def test_defaults_are_valid(pre_gen, valid_answers):
+    assert pre_gen.validate(valid_answers) == []
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), INVALID_ANSWERS)
+def test_each_invalid_answer_names_option_value_and_rule(
+    pre_gen, valid_answers, option, value, expected
+):
+    errors = pre_gen.validate({**valid_answers, option: value})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{option}={value!r} is invalid: ")
+    assert expected in errors[0]
+
+
+def test_public_sandbox_may_not_hold_production(pre_gen, valid_answers):
+    errors = pre_gen.validate({**valid_answers, "network_isolation": "public"})
+    assert errors == [
+        pre_gen.problem(
+            "network_isolation",
+            "public",
+            "is a sandbox setting, but environments include 'prod'; use 'private' for production, "
+            "or bake the sandbox with non-production environments only",
+        )
+    ]
+    sandbox = {**valid_answers, "network_isolation": "public", "environments": "dev,test"}
+    assert pre_gen.validate(sandbox) == []
+
+
+def test_all_problems_are_reported_at_once(pre_gen, valid_answers):
+    answers = {**valid_answers, "resource_prefix": "X", "gpu_max_nodes": "0", "ci_provider": "x"}
+    assert [e.split("=")[0] for e in pre_gen.validate(answers)] == [
+        "resource_prefix",
+        "gpu_max_nodes",
+        "ci_provider",
+    ]
+
+
+def test_main_exits_non_zero_with_messages(pre_gen, valid_answers, capsys):
+    assert pre_gen.main(json.dumps(valid_answers)) == 0
+    assert pre_gen.main(json.dumps({**valid_answers, "resource_prefix": "X"})) == 1
+    err = capsys.readouterr().err
+    assert "ERROR: resource_prefix='X' is invalid" in err
+    assert "Nothing was generated" in err
+
+
+@pytest.mark.parametrize(
+    ("provider", "removed"),
+    [
+        ("github", ["azure-pipelines.yml", ".azure-pipelines"]),
+        ("azure-devops", [".github"]),
+        ("both", []),
+    ],
+)
+def test_excluded_paths_follow_ci_provider(post_gen, valid_answers, provider, removed):
+    assert post_gen.excluded_paths({**valid_answers, "ci_provider": provider}) == removed
+
+
+def test_remove_paths_is_idempotent(post_gen, tmp_path):
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / "azure-pipelines.yml").write_text("trigger: none\n")
+    (tmp_path / "keep.txt").write_text("kept")
+    paths = [".github", "azure-pipelines.yml", "never-existed"]
+    post_gen.remove_paths(tmp_path, paths)
+    post_gen.remove_paths(tmp_path, paths)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_cruft_record_from_git_checkout(post_gen, valid_answers, tmp_path):
+    repo = tmp_path / "template"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    answers = {**valid_answers, "_template": ".", "_repo_dir": str(repo), "_output_dir": "/x"}
+
+    record = post_gen.cruft_record(answers)
+
+    assert record["template"] == str(repo)
+    assert record["commit"] == head
+    context = record["context"]["cookiecutter"]
+    assert context["_commit"] == head
+    assert "_output_dir" not in context
+    assert context["resource_prefix"] == "custom"
+
+
+def test_cruft_record_keeps_remote_template_url(post_gen, valid_answers):
+    answers = {**valid_answers, "_template": "gh:org/cookiecutter-azureml-mlops", "_repo_dir": ""}
+    record = post_gen.cruft_record(answers)
+    assert record["template"] == "gh:org/cookiecutter-azureml-mlops"
+    assert record["commit"] is None
