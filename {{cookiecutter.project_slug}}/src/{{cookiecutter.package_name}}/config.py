@@ -1,0 +1,212 @@
+"""Typed pipeline settings: defaults < `config/pipeline.yaml` < environment < CLI options.
+
+One validated object is shared by every step, the CLI and the serving code, so a typo in the
+YAML fails at start-up with the key's name instead of half-way through a training run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import PipelineError
+
+PACKAGE_NAME = __name__.split(".")[0]
+CONFIG_RELATIVE_PATH = Path("config") / "pipeline.yaml"
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+
+ModelFamily = Literal["gradient_boosting", "random_forest", "logistic_regression"]
+MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall"]
+METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
+MODEL_FAMILIES: tuple[str, ...] = ("gradient_boosting", "random_forest", "logistic_regression")
+
+
+class ConfigError(PipelineError):
+    """The configuration file or an override is invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSettings(_Section):
+    path: Path = Path("data/sample.csv")
+    target: str = "churned"
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+
+
+class ModelSettings(_Section):
+    family: ModelFamily = "{{ cookiecutter.model_family }}"
+    params: dict[str, Any] = Field(default_factory=dict)
+    # "package.module:function" or "path/to/file.py:function"; replaces the built-in family.
+    training_function: str | None = None
+
+    @field_validator("training_function")
+    @classmethod
+    def _looks_like_module_colon_function(cls, value: str | None) -> str | None:
+        if value and (value.count(":") != 1 or not all(value.split(":"))):
+            raise ValueError(
+                f"'{value}' is not 'module:function' (e.g. 'my_project.models:train_model')"
+            )
+        return value or None
+
+
+class EvaluationSettings(_Section):
+    primary_metric: MetricName = "{{ cookiecutter.primary_metric }}"
+    # A challenger must beat the champion by at least this much (absolute, in metric units).
+    min_improvement: float = Field(0.001, ge=0.0)
+
+
+class AutoMLSettings(_Section):
+    enabled: bool = {{ "True" if cookiecutter.use_automl == "yes" else "False" }}
+    n_trials: int = Field(12, ge=1)
+    timeout_seconds: int = Field(120, ge=1)
+    families: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES), min_length=1)
+    cv_folds: int = Field(3, ge=2)
+
+
+class TrackingSettings(_Section):
+    # None means sqlite:///<project>/.mlflow/mlflow.db; MLFLOW_TRACKING_URI overrides the file.
+    uri: str | None = None
+    artifact_location: Path = Path(".mlflow/artifacts")
+    experiment_name: str = PACKAGE_NAME
+    model_name: str = PACKAGE_NAME
+
+
+class AzureSettings(_Section):
+    """Workspace coordinates; names match the infra outputs so CI can pass them through."""
+
+    subscription_id: str
+    resource_group_name: str
+    workspace_name: str
+    cpu_cluster_name: str | None = None
+    gpu_cluster_name: str | None = None
+    compute: str | None = None
+
+    @field_validator("subscription_id", "resource_group_name", "workspace_name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class Settings(_Section):
+    project_dir: Path
+    seed: int = 42
+    runs_dir: Path = Path(".runs")
+    backend: Literal["local", "azure"] = "local"
+    data: DataSettings = Field(default_factory=DataSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    automl: AutoMLSettings = Field(default_factory=AutoMLSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    azure: AzureSettings | None = None
+
+    def resolve(self, path: Path) -> Path:
+        """Project-relative paths become absolute, so steps work from any directory."""
+        return path if path.is_absolute() else (self.project_dir / path).resolve()
+
+    @property
+    def data_path(self) -> Path:
+        return self.resolve(self.data.path)
+
+    @property
+    def runs_path(self) -> Path:
+        return self.resolve(self.runs_dir)
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.tracking.uri:
+            return self.tracking.uri
+        return f"sqlite:///{self.resolve(Path('.mlflow/mlflow.db'))}"
+
+    @property
+    def artifact_uri(self) -> str:
+        return self.resolve(self.tracking.artifact_location).as_uri()
+
+    @property
+    def model_name(self) -> str:
+        return self.tracking.model_name
+
+    def fingerprint(self) -> str:
+        """Hash of every setting that shapes the model (not where things are stored)."""
+        shaping = self.model_dump(
+            mode="json", include={"seed", "data", "model", "evaluation", "automl"}
+        )
+        shaping["data"].pop("path")  # the data itself is hashed separately
+        encoded = yaml.safe_dump(shaping, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The nearest `config/pipeline.yaml` from `start` (default: cwd) upwards."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_RELATIVE_PATH
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _set_dotted(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
+    *parents, leaf = dotted_key.split(".")
+    node = tree
+    for key in parents:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"Override '{dotted_key}': '{key}' is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"Config file {path} is not valid YAML: {error}") from None
+    if not isinstance(content, dict):
+        raise ConfigError(f"Config file {path} must contain a mapping of settings")
+    return content
+
+
+def load_settings(
+    config_path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load and validate settings.
+
+    `overrides` use dotted keys (`{"data.target": "label"}`) and win over the file; `None`
+    values are ignored so CLI options that were not given leave the file alone.
+    The project directory (the base of relative paths) is the config file's grandparent, or
+    the current directory when there is no config file.
+    """
+    if config_path is not None and not config_path.is_file():
+        raise ConfigError(f"Config file {config_path} does not exist: pass an existing --config")
+    config_path = config_path or find_config()
+    if config_path is None:
+        tree: dict[str, Any] = {}
+        project_dir = Path.cwd().resolve()
+    else:
+        tree = _read_yaml(config_path)
+        project_dir = config_path.resolve().parent.parent
+    tree.setdefault("project_dir", str(project_dir))
+    if os.environ.get(TRACKING_URI_ENV):
+        _set_dotted(tree, "tracking.uri", os.environ[TRACKING_URI_ENV])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value)
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
+            for issue in error.errors()
+        )
+        source = config_path or "defaults"
+        raise ConfigError(f"Invalid settings ({source}): {problems}") from None
