@@ -19,23 +19,10 @@ OLDEST_PYTHON = "3.11"
 
 
 def compile_lock(source: Path, output: Path, *extra: str) -> None:
-    subprocess.run(
-        [
-            str(UV),
-            "pip",
-            "compile",
-            str(source),
-            "--universal",
-            "--python-version",
-            OLDEST_PYTHON,
-            "--no-header",
-            "--quiet",
-            "-o",
-            str(output),
-            *extra,
-        ],
-        check=True,
-    )
+    """Compile from the source's folder so annotations name files relative to it."""
+    command = [str(UV), "pip", "compile", source.name, "--universal", "--no-header", "--quiet"]
+    command += ["--python-version", OLDEST_PYTHON, "-o", str(output), *extra]
+    subprocess.run(command, cwd=source.parent, check=True)
     print(f"wrote {output.relative_to(TEMPLATE_DIR)}")
 
 
