@@ -1,0 +1,66 @@
+"""The `serve` and `score-batch` commands, as plain functions the package CLI registers.
+
+Heavy imports (mlflow, pandas, sklearn) happen inside the functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    port: Annotated[int, typer.Option(help="Port for the scoring and health routes.")] = 5001,
+    workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 2,
+    version: Annotated[
+        str | None, typer.Option(help="Registered model version to serve (default: champion).")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the model to the network.")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the champion model over HTTP with the server Azure online endpoints run."""
+    from .local import ServingError, resolve_model_dir, run_server
+
+    try:
+        model_dir = resolve_model_dir(version)
+    except ServingError as error:
+        typer.secho(f"error: {error}", fg="red", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(f"Serving {model_dir} on http://{host}:{port}/score (health: GET /)")
+    raise typer.Exit(code=run_server(model_dir, port=port, workers=workers, host=host))
+
+
+def score_batch(
+    input_path: Annotated[Path, typer.Argument(help="CSV or Parquet file to score.")],
+    output_path: Annotated[
+        Path, typer.Argument(help="Where to write predictions (.csv/.parquet).")
+    ],
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Rows per chunk (bounds memory).")
+    ] = 100_000,
+    version: Annotated[
+        str | None, typer.Option(help="Registered model version to use (default: champion).")
+    ] = None,
+    keep_columns: Annotated[
+        bool, typer.Option(help="Copy the input columns next to the predictions.")
+    ] = False,
+) -> None:
+    """Score a file of any size in chunks, like an Azure batch endpoint, with bounded memory."""
+    from .batch import BatchInputError, score_file
+    from .local import ServingError, resolve_model_dir
+
+    try:
+        model_dir = resolve_model_dir(version)
+        summary = score_file(
+            model_dir, input_path, output_path, chunk_rows=chunk_rows, keep_columns=keep_columns
+        )
+    except (ServingError, BatchInputError) as error:
+        typer.secho(f"error: {error}", fg="red", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(
+        f"Scored {summary.rows:,} rows in {summary.seconds:.1f} s "
+        f"({summary.rows_per_second:,.0f} rows/s) -> {output_path}"
+    )

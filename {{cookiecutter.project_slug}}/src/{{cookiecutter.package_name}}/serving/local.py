@@ -1,0 +1,105 @@
+"""Run the champion locally exactly as Azure runs it.
+
+`serve` resolves the champion in the local registry, copies its artifacts to
+`.mlflow/serving/<version>/`, points AZUREML_MODEL_DIR at them and starts
+azureml-inference-server-http on `score.py`: after that, nothing differs from the cloud.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..errors import PipelineError
+
+SCORE_SCRIPT = Path(__file__).resolve().with_name("score.py")
+
+
+class ServingError(PipelineError):
+    """No model to serve, or the server could not be started."""
+
+
+def resolve_model_dir(version: str | None = None) -> Path:
+    """The local folder holding the champion (or `version`), downloaded once per version."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from ..config import load_settings
+    from ..registry import get_champion_version
+
+    settings = load_settings()
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    name = settings.model_name
+    if version is None:
+        champion = get_champion_version(client, name)
+        if champion is None:
+            raise ServingError(
+                f"no champion for model '{name}' in {settings.tracking_uri}: "
+                "train and promote one first with `run`, or pass --version"
+            )
+        version = str(champion.version)
+    target = settings.resolve(Path(".mlflow/serving")) / version
+    if (target / "MLmodel").is_file():
+        return target
+    try:
+        source = client.get_model_version_download_uri(name, version)
+    except MlflowException as error:
+        raise ServingError(f"model '{name}' has no version {version}: {error.message}") from None
+    _materialize(source, target)
+    return target
+
+
+def _materialize(source_uri: str, target: Path) -> None:
+    """Download into a temporary sibling, then rename: a half-copied folder is never served."""
+    import mlflow.artifacts
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        downloaded = Path(mlflow.artifacts.download_artifacts(source_uri, dst_path=str(staging)))
+        if not (downloaded / "MLmodel").is_file():
+            raise ServingError(f"{source_uri} is not an MLflow model folder (no MLmodel file)")
+        downloaded.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def server_command(port: int, workers: int, host: str) -> list[str]:
+    """azmlinfsrv always binds 0.0.0.0; `server.py` runs it bound to `host` instead."""
+    return [
+        sys.executable,
+        str(Path(__file__).resolve().with_name("server.py")),
+        "--host",
+        host,
+        "--entry_script",
+        str(SCORE_SCRIPT),
+        "--port",
+        str(port),
+        "--worker_count",
+        str(workers),
+    ]
+
+
+def server_environment(model_dir: Path) -> dict[str, str]:
+    env = dict(os.environ, AZUREML_MODEL_DIR=str(model_dir))
+    # Each worker is one process on its own core: BLAS/OpenMP thread pools per request only add
+    # contention. Azure deployments set the same variable (see docs/serving.md).
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+def run_server(model_dir: Path, *, port: int, workers: int, host: str) -> int:
+    """Run the server in the foreground until it exits or Ctrl-C; return its exit code."""
+    process = subprocess.Popen(
+        server_command(port, workers, host), env=server_environment(model_dir)
+    )
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGTERM)
+        return process.wait()

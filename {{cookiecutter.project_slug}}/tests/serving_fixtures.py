@@ -1,0 +1,115 @@
+"""A small churn-like model saved the way the pipeline saves its models, for serving tests.
+
+Serving must not depend on a full training run: this builds the same kind of artifact (a
+scikit-learn Pipeline with a ColumnTransformer, saved by `mlflow.sklearn.save_model` with a
+signature and an input example) from a few hundred synthetic rows in about a second.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import requests
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+NUMERIC = ["tenure_months", "monthly_charges", "support_calls"]
+CATEGORICAL = ["contract", "payment_method"]
+
+
+def make_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Raw feature columns as training sees them: floats with gaps, text with gaps."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "tenure_months": rng.integers(0, 72, rows).astype(float),
+            "monthly_charges": rng.normal(70, 20, rows).round(2),
+            "support_calls": rng.poisson(1.5, rows).astype(float),
+            "contract": rng.choice(["monthly", "yearly", "two_year"], rows).astype(object),
+            "payment_method": rng.choice(["card", "transfer", "check"], rows).astype(object),
+        }
+    )
+    frame.loc[frame.index % 11 == 0, "monthly_charges"] = np.nan
+    frame.loc[frame.index % 13 == 0, "payment_method"] = np.nan
+    return frame
+
+
+def train_model(frame: pd.DataFrame) -> Pipeline:
+    churned = ((frame["contract"] == "monthly") & (frame["tenure_months"] < 24)).astype(int)
+    preprocess = ColumnTransformer(
+        [
+            ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), NUMERIC),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False),
+                ),
+                CATEGORICAL,
+            ),
+        ],
+        verbose_feature_names_out=False,
+    )
+    return Pipeline([("preprocess", preprocess), ("model", LogisticRegression())]).fit(
+        frame, churned
+    )
+
+
+def save_model(model_dir: Path, rows: int = 400) -> Pipeline:
+    """Train and save an MLflow model folder at `model_dir`; return the fitted pipeline."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    frame = make_frame(rows)
+    model = train_model(frame)
+    mlflow.sklearn.save_model(
+        model,
+        str(model_dir),
+        signature=infer_signature(frame, model.predict(frame.head(50))),
+        input_example=frame.head(3),
+        skops_trusted_types=["numpy.dtype"],  # the pipeline's format: skops, no pickle
+    )
+    return model
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_health(
+    process: subprocess.Popen, url: str, timeout: float = 60.0
+) -> requests.Response:
+    """Poll the health route until it answers; fail fast if the server process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before becoming healthy")
+        try:
+            response = requests.get(url, timeout=1)
+            if response.status_code == 200:
+                return response
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not become healthy within {timeout:.0f} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server we started (gunicorn stops its workers on SIGTERM)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
