@@ -1,0 +1,1 @@
+"""The project's Azure infrastructure as a cdktf app: one stack per environment."""

@@ -1,0 +1,115 @@
+"""The workspace's dependencies: storage account, key vault and container registry.
+
+Every security-relevant argument is set explicitly (no reliance on provider defaults, which
+changed between azurerm 3.x and 4.x). `private` only switches network exposure: the identity
+and key settings are the same in the public sandbox.
+"""
+
+from __future__ import annotations
+
+from .cdk import Construct, azurerm
+from .config import EnvironmentConfig
+from .naming import Names
+
+SOFT_DELETE_DAYS = 14
+UNTAGGED_MANIFEST_RETENTION_DAYS = 7
+
+
+class WorkspaceDependencies(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        names: Names,
+        rg: str,
+        tenant_id: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        public = not config.private
+        self.storage_account = azurerm.storage_account.StorageAccount(
+            self,
+            "storage",
+            name=names.storage_account,
+            resource_group_name=rg,
+            location=config.location,
+            account_kind="StorageV2",
+            account_tier="Standard",
+            account_replication_type="GRS",
+            https_traffic_only_enabled=True,
+            min_tls_version="TLS1_2",
+            # Azure AD only: no account keys, no SAS signed with them, no local SFTP users.
+            shared_access_key_enabled=False,
+            default_to_oauth_authentication=True,
+            local_user_enabled=False,
+            sftp_enabled=False,
+            allow_nested_items_to_be_public=False,
+            cross_tenant_replication_enabled=False,
+            infrastructure_encryption_enabled=True,
+            public_network_access_enabled=public,
+            network_rules=azurerm.storage_account.StorageAccountNetworkRules(
+                default_action="Allow" if public else "Deny",
+                bypass=["AzureServices"],
+            ),
+            blob_properties=azurerm.storage_account.StorageAccountBlobProperties(
+                versioning_enabled=True,
+                change_feed_enabled=True,
+                delete_retention_policy=(
+                    azurerm.storage_account.StorageAccountBlobPropertiesDeleteRetentionPolicy(
+                        days=SOFT_DELETE_DAYS
+                    )
+                ),
+                container_delete_retention_policy=(
+                    azurerm.storage_account.StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(
+                        days=SOFT_DELETE_DAYS
+                    )
+                ),
+            ),
+            sas_policy=azurerm.storage_account.StorageAccountSasPolicy(
+                expiration_period="0.01:00:00", expiration_action="Log"
+            ),
+        )
+
+        self.key_vault = azurerm.key_vault.KeyVault(
+            self,
+            "key-vault",
+            name=names.key_vault,
+            resource_group_name=rg,
+            location=config.location,
+            tenant_id=tenant_id,
+            sku_name="standard",
+            rbac_authorization_enabled=True,
+            purge_protection_enabled=True,
+            soft_delete_retention_days=90,
+            enabled_for_deployment=False,
+            enabled_for_disk_encryption=False,
+            enabled_for_template_deployment=False,
+            public_network_access_enabled=public,
+            network_acls=azurerm.key_vault.KeyVaultNetworkAcls(
+                default_action="Allow" if public else "Deny",
+                bypass="AzureServices",
+            ),
+        )
+
+        self.container_registry = azurerm.container_registry.ContainerRegistry(
+            self,
+            "registry",
+            name=names.container_registry,
+            resource_group_name=rg,
+            location=config.location,
+            # Premium: private link, retention policy, zone redundancy and data endpoints.
+            sku="Premium",
+            admin_enabled=False,
+            anonymous_pull_enabled=False,
+            public_network_access_enabled=public,
+            network_rule_bypass_option="AzureServices",
+            retention_policy_in_days=UNTAGGED_MANIFEST_RETENTION_DAYS,
+            trust_policy_enabled=True,
+            data_endpoint_enabled=True,
+            zone_redundancy_enabled=True,
+            export_policy_enabled=public,
+            # Quarantine would hold every image Azure ML builds until a scanner releases it,
+            # which breaks environment builds; see the checkov skips file.
+            quarantine_policy_enabled=False,
+        )
