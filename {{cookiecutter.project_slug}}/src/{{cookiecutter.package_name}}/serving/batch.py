@@ -8,6 +8,8 @@ to a temporary file renamed at the end, so a failed run never leaves a plausible
 
 from __future__ import annotations
 
+import csv
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -90,7 +92,8 @@ def score_file(
         finished = True
     except pa.ArrowInvalid as error:
         raise BatchInputError(
-            f"{input_path} could not be read after row {rows:,}: {error}"
+            f"{input_path} could not be read ({rows:,} rows scored before): "
+            f"{_name_csv_column(input_path, str(error))}"
         ) from None
     finally:
         if writer is not None:
@@ -141,16 +144,24 @@ def _read_chunks(
         batches = parquet.iter_batches(batch_size=chunk_rows, columns=None)
         return (_cast(batch, schema) for batch in batches), parquet.metadata.num_rows
     row_bytes = _bytes_per_csv_row(path)
+    block_size = min(max(int(chunk_rows * row_bytes), 1 << 16), 1 << 27)
     reader = pa_csv.open_csv(
         path,
-        read_options=pa_csv.ReadOptions(block_size=max(1 << 20, int(chunk_rows * row_bytes))),
+        read_options=pa_csv.ReadOptions(block_size=block_size),
         convert_options=pa_csv.ConvertOptions(
             column_types={c.name: _ARROW_TYPES[c.type] for c in schema.columns},
             strings_can_be_null=True,
         ),
     )
     _check_columns(path, reader.schema.names, schema)
-    return iter(reader), int(path.stat().st_size / row_bytes)
+    return _rechunk(reader, chunk_rows), int(path.stat().st_size / row_bytes)
+
+
+def _rechunk(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pa.RecordBatch]:
+    """CSV blocks are sized in bytes (estimated); slice them (zero-copy) to at most chunk_rows."""
+    for batch in batches:
+        for offset in range(0, batch.num_rows, chunk_rows):
+            yield batch.slice(offset, chunk_rows)
 
 
 def _cast(batch: pa.RecordBatch, schema: InputSchema) -> pa.RecordBatch:
@@ -182,6 +193,18 @@ def _open_writer(
     if output_path.suffix.lower() in _PARQUET:
         return pq.ParquetWriter(partial, schema)
     return pa_csv.CSVWriter(partial, schema)
+
+
+def _name_csv_column(path: Path, message: str) -> str:
+    """Arrow names CSV columns by position ("column #3"); say which column that is."""
+    match = re.search(r"CSV column #(\d+)", message)
+    if not match or path.suffix.lower() not in _CSV:
+        return message
+    with path.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+    index = int(match.group(1))
+    name = header[index] if index < len(header) else "?"
+    return message.replace(match.group(0), f"{match.group(0)} ('{name}')")
 
 
 def _print_progress(rows: int, total: int | None) -> None:

@@ -1,8 +1,9 @@
 """Run the champion locally exactly as Azure runs it.
 
 `serve` resolves the champion in the local registry, copies its artifacts to
-`.mlflow/serving/<version>/`, points AZUREML_MODEL_DIR at them and starts
-azureml-inference-server-http on `score.py`: after that, nothing differs from the cloud.
+`.mlflow/serving/<name>/<version>/model/` (the layout Azure mounts), points AZUREML_MODEL_DIR
+at `<version>/` and starts azureml-inference-server-http on `score.py`: after that, nothing
+differs from the cloud.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class ServingError(PipelineError):
 
 
 def resolve_model_dir(version: str | None = None) -> Path:
-    """The local folder holding the champion (or `version`), downloaded once per version."""
+    """The folder to use as AZUREML_MODEL_DIR for the champion (or `version`), downloaded once
+    per version; the MLflow model sits in its `model/` subfolder, as on Azure."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -43,15 +45,16 @@ def resolve_model_dir(version: str | None = None) -> Path:
                 "train and promote one first with `run`, or pass --version"
             )
         version = str(champion.version)
-    target = settings.resolve(Path(".mlflow/serving")) / version
-    if (target / "MLmodel").is_file():
-        return target
+    # Azure's layout: AZUREML_MODEL_DIR=.../azureml-models/<name>/<version>, model folder inside.
+    version_dir = settings.resolve(Path(".mlflow/serving")) / name / version
+    if (version_dir / "model" / "MLmodel").is_file():
+        return version_dir
     try:
         source = client.get_model_version_download_uri(name, version)
     except MlflowException as error:
         raise ServingError(f"model '{name}' has no version {version}: {error.message}") from None
-    _materialize(source, target)
-    return target
+    _materialize(source, version_dir / "model")
+    return version_dir
 
 
 def _materialize(source_uri: str, target: Path) -> None:

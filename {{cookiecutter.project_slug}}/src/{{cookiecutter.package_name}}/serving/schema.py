@@ -119,6 +119,11 @@ class InputSchema:
             )
         if not raw or (isinstance(raw, str) and not raw.strip()):
             raise PayloadError(f"empty request body: {PAYLOAD_SHAPES}")
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise PayloadError(f"request body is not UTF-8 text: {error}") from None
         try:
             payload = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as error:

@@ -1,6 +1,7 @@
 """Scoring script for Azure ML managed online endpoints: `init()` once per worker, `run(raw)`
-per request. Azure's deployment and the local `serve` command both run this very file under
-azureml-inference-server-http, with AZUREML_MODEL_DIR pointing at the model.
+per request (the raw HTTP request, via `@rawhttp`). Azure's deployment and the local `serve`
+command both run this very file under azureml-inference-server-http, with AZUREML_MODEL_DIR
+pointing at the model.
 
 The server loads this file by path (as a module named `entry_module`), outside its package, so
 relative imports are not available here: the package is imported by name, found from where this
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from azureml_inference_server_http.api.aml_request import AMLRequest, rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
 
 _HERE = Path(__file__).resolve()
@@ -37,12 +39,14 @@ def init() -> None:
     if not root:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: it must point at the model folder")
     scoring = _scoring_module()
-    _model = scoring.Model.load(scoring.find_model_dir(Path(root)))
+    _model = scoring.Model.load(Path(root))
 
 
-def run(raw_data: str) -> Any:
-    """Score one request body (JSON text); bad input gets a 4xx naming the problem."""
-    status, body = _model.score(raw_data)
-    if status == 200:
-        return body
+@rawhttp
+def run(request: AMLRequest) -> AMLResponse:
+    """Score one request. The raw request (not the server's decoded string) is taken so that
+    the body is read as sent, whatever its Content-Type, and non-POST methods get a clear 405."""
+    if request.method != "POST":
+        return AMLResponse({"message": "use POST with a JSON body to score"}, 405, json_str=True)
+    status, body = _model.score(request.get_data(cache=False))
     return AMLResponse(body, status, json_str=True)

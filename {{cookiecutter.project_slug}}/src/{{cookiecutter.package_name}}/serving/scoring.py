@@ -45,10 +45,13 @@ class Model:
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:
-        """Load the raw scikit-learn model when there is one: pyfunc's own schema enforcement
+        """Load the model in `model_dir` (or one level below, as Azure mounts it).
+
+        The raw scikit-learn model when there is one: pyfunc's own schema enforcement
         would repeat our validation on every call, at several times the cost."""
         from mlflow.models import Model as MLmodel
 
+        model_dir = find_model_dir(model_dir)
         meta = MLmodel.load(str(model_dir / "MLmodel"))
         schema = InputSchema.from_mlflow(meta.get_input_schema())
         if "sklearn" in meta.flavors:

@@ -1,0 +1,101 @@
+"""The scoring script in-process: Azure's model layout, the init()/run() contract, no warnings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from {{ cookiecutter.package_name }}.serving.scoring import Model, find_model_dir
+from serving_fixtures import make_frame, save_model
+
+SCORE_PY = Path(__file__).resolve().parents[1] / "src" / "{{ cookiecutter.package_name }}" / "serving" / "score.py"
+
+
+@pytest.fixture(scope="module")
+def azure_model_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    """AZUREML_MODEL_DIR as Azure mounts it: <name>/<version>/ with the model folder inside."""
+    version_dir = tmp_path_factory.mktemp("azureml-models") / "churn" / "3"
+    pipeline = save_model(version_dir / "model")
+    return version_dir, pipeline
+
+
+def records(rows: int, seed: int) -> list[dict]:
+    return json.loads(make_frame(rows, seed=seed).to_json(orient="records"))
+
+
+def test_model_folder_is_found_directly_or_one_level_down(azure_model_dir, tmp_path) -> None:
+    version_dir, _ = azure_model_dir
+    assert find_model_dir(version_dir) == version_dir / "model"
+    assert find_model_dir(version_dir / "model") == version_dir / "model"
+    with pytest.raises(FileNotFoundError, match="no MLflow model"):
+        find_model_dir(tmp_path)
+    for name in ("a", "b"):
+        shutil.copytree(version_dir / "model", tmp_path / name)
+    with pytest.raises(FileNotFoundError, match="several MLflow models"):
+        find_model_dir(tmp_path)
+
+
+def test_scores_match_the_pipeline_and_the_hot_path_does_not_warn(azure_model_dir) -> None:
+    version_dir, pipeline = azure_model_dir
+    model = Model.load(version_dir)
+    frame = make_frame(200, seed=7)  # has missing numbers and missing text
+    body = json.dumps(
+        {"input_data": {"columns": list(frame.columns), "data": frame.values.tolist()}}
+    ).replace("NaN", "null")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning on every request floods the logs
+        status, result = model.score(body)
+        single_status, single = model.score(json.dumps(records(1, seed=7)))
+    assert status == 200 and single_status == 200
+    assert result["predictions"] == pipeline.predict(frame).tolist()
+    assert single["predictions"] == result["predictions"][:1]
+    assert 0 < sum(result["predictions"]) < len(frame)  # both classes: not a constant answer
+
+
+def test_unknown_categories_are_scored_not_crashed(azure_model_dir) -> None:
+    version_dir, _ = azure_model_dir
+    record = {**records(1, seed=1)[0], "contract": "lifetime"}
+    status, result = Model.load(version_dir).score(json.dumps([record]))
+    assert status == 200 and result["predictions"] in ([0], [1])
+
+
+def load_score_script_as_azmlinfsrv_does():
+    """azmlinfsrv imports the entry script by path under the name `entry_module`."""
+    spec = importlib.util.spec_from_file_location("entry_module", SCORE_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_score_script_contract(azure_model_dir, monkeypatch: pytest.MonkeyPatch) -> None:
+    version_dir, pipeline = azure_model_dir
+    script = load_score_script_as_azmlinfsrv_does()
+    monkeypatch.delenv("AZUREML_MODEL_DIR", raising=False)
+    with pytest.raises(RuntimeError, match="AZUREML_MODEL_DIR is not set"):
+        script.init()
+    monkeypatch.setenv("AZUREML_MODEL_DIR", str(version_dir))
+    script.init()
+    app = Flask(__name__)
+    body = json.dumps(records(3, seed=2))
+    with app.test_request_context("/score", method="POST", data=body, content_type="text/plain"):
+        from flask import request
+
+        response = script.run(request)
+    assert response.status_code == 200
+    expected = pipeline.predict(make_frame(3, seed=2)).tolist()
+    assert json.loads(response.get_data())["predictions"] == expected
+    with app.test_request_context("/score", method="POST", data="[{}]"):
+        from flask import request
+
+        response = script.run(request)
+    assert response.status_code == 400
+    assert "missing columns" in json.loads(response.get_data())["message"]
+    with app.test_request_context("/score", method="GET"):
+        from flask import request
+
+        assert script.run(request).status_code == 405
