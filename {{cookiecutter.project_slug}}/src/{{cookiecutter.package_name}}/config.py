@@ -45,6 +45,10 @@ class ModelSettings(_Section):
     params: dict[str, Any] = Field(default_factory=dict)
     # "package.module:function" or "path/to/file.py:function"; replaces the built-in family.
     training_function: str | None = None
+    # CPU threads for fitting and scoring; None lets the libraries use every core.
+    threads: int | None = Field(None, ge=1)
+    # Extra types skops may load for a custom model, after you reviewed them (no pickle).
+    trusted_types: list[str] = Field(default_factory=list)
 
     @field_validator("training_function")
     @classmethod

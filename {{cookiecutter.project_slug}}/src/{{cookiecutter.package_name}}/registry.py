@@ -8,6 +8,8 @@ supported) and by the version tag `production=true` (everywhere).
 
 from __future__ import annotations
 
+import contextlib
+
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
@@ -64,9 +66,8 @@ def promote(
 ) -> None:
     """Make `version` the champion and take the production tag off the previous one."""
     client.set_model_version_tag(model_name, version, PRODUCTION_TAG, "true")
-    try:
+    # A store without aliases (Azure ML) still has the production tag to mark the champion.
+    with contextlib.suppress(MlflowException):
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-    except MlflowException:
-        pass  # the store has no aliases: the production tag alone marks the champion
     if previous is not None and previous.version != version:
         client.delete_model_version_tag(model_name, previous.version, PRODUCTION_TAG)

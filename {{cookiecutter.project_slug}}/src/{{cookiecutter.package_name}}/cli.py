@@ -1,0 +1,321 @@
+"""Command-line interface: `run` for the whole pipeline, one command per step, `models`.
+
+The per-step commands take input and output folders as options, which is how an Azure ML
+component calls them (`--train-data ${inputs.train}`). Heavy libraries are imported inside
+the commands so `--help` stays fast. Bad input ends with a one-line message and exit code 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+
+from .config import MODEL_FAMILIES, Settings, load_settings
+from .errors import PipelineError
+from .serving.commands import score_batch, serve
+
+app = typer.Typer(
+    help="Train, gate, register and serve the model (local MLflow by default).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve)
+app.command("score-batch")(score_batch)
+
+console = Console(highlight=False)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
+]
+TargetOption = Annotated[str | None, typer.Option("--target", help="Target column to predict.")]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
+FamilyOption = Annotated[
+    str | None,
+    typer.Option("--model-family", help=f"Built-in model family: {', '.join(MODEL_FAMILIES)}."),
+]
+TrainingFunctionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--training-function", help="Custom trainer: 'module:function' or 'file.py:function'."
+    ),
+]
+AutoMLOption = Annotated[
+    bool | None, typer.Option("--automl/--no-automl", help="Search families and parameters.")
+]
+ModelNameOption = Annotated[
+    str | None, typer.Option("--model-name", help="Registered model name in MLflow.")
+]
+
+
+@contextmanager
+def clean_errors() -> Iterator[None]:
+    """Bad input is reported as one line, not a stack trace (those are for bugs)."""
+    try:
+        yield
+    except PipelineError as error:
+        console.print(f"[red]Error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+def settings_from(config: Path | None, **overrides: Any) -> Settings:
+    return load_settings(config, {key.replace("__", "."): v for key, v in overrides.items()})
+
+
+class ConsoleProgress:
+    """Step progress: a spinner on a terminal, plain lines in CI logs and pipes."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.index = 0
+        self.status: Status | None = None
+
+    def step_started(self, name: str) -> None:
+        self.index += 1
+        label = f"[{self.index}/{self.total}] {name}"
+        if console.is_terminal:
+            self.status = console.status(f"{label} ...")
+            self.status.start()
+        else:
+            console.print(f"{label} ...")
+
+    def step_finished(self, name: str, seconds: float, summary: str) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+        console.print(
+            f"[green]✓[/green] [{self.index}/{self.total}] {name} ({seconds:.1f}s): {summary}",
+            soft_wrap=True,
+        )
+
+    def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
+
+
+@app.command()
+def run(
+    data: Annotated[Path | None, typer.Option("--data", help="CSV or Parquet data set.")] = None,
+    target: TargetOption = None,
+    config: ConfigOption = None,
+    model_family: FamilyOption = None,
+    training_function: TrainingFunctionOption = None,
+    primary_metric: Annotated[
+        str | None, typer.Option("--primary-metric", help="Metric that decides promotion.")
+    ] = None,
+    min_improvement: Annotated[
+        float | None, typer.Option("--min-improvement", help="Margin to beat the champion by.")
+    ] = None,
+    automl: AutoMLOption = None,
+    seed: SeedOption = None,
+    model_name: ModelNameOption = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="local (default) or azure.")
+    ] = None,
+) -> None:
+    """Run every step: prepare_data, train, evaluate, register (+ promote if better), deploy."""
+    with clean_errors():
+        settings = settings_from(
+            config,
+            data__path=data,
+            data__target=target,
+            model__family=model_family,
+            model__training_function=training_function,
+            evaluation__primary_metric=primary_metric,
+            evaluation__min_improvement=min_improvement,
+            automl__enabled=automl,
+            seed=seed,
+            tracking__model_name=model_name,
+            backend=backend,
+        )
+        from .pipeline import STEP_NAMES, BasePipeline
+
+        progress = ConsoleProgress(len(STEP_NAMES))
+        try:
+            context = BasePipeline(settings).run(progress)
+        finally:
+            progress.stop()
+    evaluation = context.evaluation
+    if evaluation is not None:
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
+        console.print(f"Holdout metrics: {scores}", soft_wrap=True)
+    console.print(f"Run artifacts: {context.work_dir}", soft_wrap=True)
+    console.print(
+        f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}", soft_wrap=True
+    )
+
+
+def _step_run(settings: Settings, step: str) -> Any:
+    """An MLflow run for a single step (or the Azure ML job's own run, via MLFLOW_RUN_ID)."""
+    import mlflow
+
+    from .tracking import configure_tracking
+
+    experiment_id = configure_tracking(settings)
+    return mlflow.start_run(experiment_id=experiment_id, run_name=step)
+
+
+@app.command()
+def prepare(
+    output: Annotated[Path, typer.Option("--output", help="Folder for train/test Parquet.")],
+    data: Annotated[Path | None, typer.Option("--data", help="CSV or Parquet data set.")] = None,
+    target: TargetOption = None,
+    seed: SeedOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Step 1: validate the data and split it into train.parquet and test.parquet."""
+    with clean_errors():
+        settings = settings_from(config, data__path=data, data__target=target, seed=seed)
+        from . import steps
+
+        with _step_run(settings, "prepare_data"):
+            prepared = steps.prepare_data(settings.data_path, output, settings)
+    console.print(f"Prepared: {prepared.describe()} -> {output}")
+
+
+@app.command("train")
+def train_command(
+    train_data: Annotated[Path, typer.Option("--train-data", help="train.parquet from prepare.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for the MLflow model.")],
+    target: TargetOption = None,
+    model_family: FamilyOption = None,
+    training_function: TrainingFunctionOption = None,
+    automl: AutoMLOption = None,
+    seed: SeedOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Step 2: fit the model and save it as an MLflow model folder."""
+    with clean_errors():
+        settings = settings_from(
+            config,
+            data__target=target,
+            model__family=model_family,
+            model__training_function=training_function,
+            automl__enabled=automl,
+            seed=seed,
+        )
+        from . import steps
+
+        with _step_run(settings, "train"):
+            trained = steps.train(train_data, output, settings)
+    console.print(f"Trained: {trained.describe()} -> {trained.model_dir}")
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from train.")],
+    test_data: Annotated[Path, typer.Option("--test-data", help="test.parquet from prepare.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for metrics and plots.")],
+    target: TargetOption = None,
+    model_name: ModelNameOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Step 3: score the challenger and the current champion on the holdout, and decide."""
+    with clean_errors():
+        settings = settings_from(config, data__target=target, tracking__model_name=model_name)
+        from . import steps
+
+        with _step_run(settings, "evaluate"):
+            evaluation = steps.evaluate(model, test_data, output, settings)
+    console.print(f"Decision: {'promote' if evaluation.decision.promote else 'keep champion'}")
+    console.print(evaluation.decision.reason, soft_wrap=True)
+
+
+@app.command("register")
+def register_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder from train.")],
+    prepared: Annotated[Path, typer.Option("--prepared", help="Output folder of prepare.")],
+    evaluation: Annotated[Path, typer.Option("--evaluation", help="Output folder of evaluate.")],
+    output: Annotated[Path, typer.Option("--output", help="Folder for registration.json.")],
+    model_name: ModelNameOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Step 4: register a new version; promote it to champion only if evaluate said so."""
+    with clean_errors():
+        settings = settings_from(config, tracking__model_name=model_name)
+        from . import steps
+
+        prepared_data = steps.PreparedData.read(prepared)
+        evaluated = steps.Evaluation.read(evaluation)
+        with _step_run(settings, "register"):
+            registration = steps.register(model, prepared_data, evaluated, output, settings)
+    console.print(f"{registration.describe()}: {registration.reason}", soft_wrap=True)
+
+
+@app.command("deploy")
+def deploy_command(
+    registration: Annotated[
+        Path, typer.Option("--registration", help="Output folder of register.")
+    ],
+    output: Annotated[Path, typer.Option("--output", help="Folder for deployment.json.")],
+    config: ConfigOption = None,
+) -> None:
+    """Step 5: pin the exact champion version to serve (never moves the champion)."""
+    with clean_errors():
+        settings = settings_from(config)
+        from . import steps
+
+        registered = steps.Registration.read(registration)
+        with _step_run(settings, "deploy"):
+            deployment = steps.deploy(registered, output, settings)
+    console.print(deployment.describe())
+
+
+def _rounded(value: str | None) -> str:
+    try:
+        return f"{float(value):.4f}"  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "-"
+
+
+@app.command()
+def models(
+    config: ConfigOption = None,
+    model_name: ModelNameOption = None,
+) -> None:
+    """List registered versions with their metrics, the gate's decision and the champion."""
+    with clean_errors():
+        settings = settings_from(config, tracking__model_name=model_name)
+        from mlflow import MlflowClient
+
+        from . import registry
+        from .tracking import configure_tracking
+
+        configure_tracking(settings)
+        client = MlflowClient()
+        versions = registry.list_versions(client, settings.model_name)
+        if not versions:
+            raise PipelineError(
+                f"No versions of model '{settings.model_name}' in {settings.tracking_uri}: "
+                "train one with `run`"
+            )
+        champion = registry.get_champion_version(client, settings.model_name)
+    metric = settings.evaluation.primary_metric
+    table = Table(title=f"Model '{settings.model_name}' ({settings.tracking_uri})")
+    for column in ("version", "champion", metric, "compared with", "promoted", "created"):
+        table.add_column(column)
+    for version in versions:
+        tags = version.tags
+        compared = tags.get("decision.champion_version", "None")
+        champion_score = _rounded(tags.get("decision.champion_score"))
+        table.add_row(
+            str(version.version),
+            "★" if champion is not None and champion.version == version.version else "",
+            _rounded(tags.get(f"metric.{metric}")),
+            "-" if compared == "None" else f"v{compared} ({champion_score})",
+            tags.get("decision.promoted", "-"),
+            datetime.fromtimestamp(version.creation_timestamp / 1000).strftime("%Y-%m-%d %H:%M"),
+        )
+    console.print(table)
+    latest = versions[0]
+    console.print(
+        f"Latest v{latest.version}: {latest.tags.get('decision.final', 'no decision recorded')}",
+        soft_wrap=True,
+    )

@@ -1,0 +1,85 @@
+"""Load a tabular data set, reject bad data before any training, and split it reproducibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .errors import PipelineError
+
+READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+
+
+class DataError(PipelineError):
+    """The data set cannot be used for training; the message says why and what to do."""
+
+
+def load_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file, failing with a message that names the file and the problem."""
+    if not path.is_file():
+        raise DataError(f"Data file {path} does not exist: pass an existing file with --data")
+    if path.stat().st_size == 0:
+        raise DataError(f"Data file {path} is empty: it needs a header row and data rows")
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        supported = ", ".join(sorted(READERS))
+        raise DataError(f"Data file {path} has an unsupported format: use one of {supported}")
+    try:
+        frame = reader(path)
+    except Exception as error:  # each reader raises its own family of parse errors
+        raise DataError(f"Data file {path} could not be read as {path.suffix}: {error}") from None
+    if frame.empty:
+        raise DataError(f"Data file {path} has no data rows")
+    return frame
+
+
+def validate_table(frame: pd.DataFrame, target: str, source: Path) -> None:
+    """Reject data the pipeline cannot learn from, before any model is trained."""
+    if target not in frame.columns:
+        columns = ", ".join(map(str, frame.columns[:20]))
+        raise DataError(
+            f"Target column '{target}' is not in {source}; its columns are: {columns}. "
+            "Pass the right name with --target"
+        )
+    empty_columns = [str(c) for c in frame.columns if frame[c].isna().all()]
+    if empty_columns:
+        raise DataError(
+            f"Column(s) {', '.join(empty_columns)} in {source} are entirely empty (null): "
+            "drop them or fill them in"
+        )
+    if frame[target].isna().any():
+        count = int(frame[target].isna().sum())
+        raise DataError(f"Target column '{target}' has {count} missing value(s) in {source}")
+    counts = frame[target].value_counts()
+    if len(counts) < 2:
+        raise DataError(
+            f"Target column '{target}' in {source} has a single class "
+            f"({counts.index[0]!r}): classification needs at least two"
+        )
+    if len(frame.columns) < 2:
+        raise DataError(f"{source} has no feature columns besides the target '{target}'")
+    rare = counts[counts < 2]
+    if not rare.empty:
+        raise DataError(
+            f"Target classes {list(rare.index)} in {source} have fewer than 2 rows: "
+            "a stratified train/test split needs at least 2 of each class"
+        )
+
+
+def split_table(
+    frame: pd.DataFrame, target: str, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Stratified split, so both halves keep every class; the seed makes it reproducible."""
+    try:
+        train, test = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=frame[target]
+        )
+    except ValueError as error:
+        raise DataError(f"Cannot split the data with test_size={test_size}: {error}") from None
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def features_and_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    return frame.drop(columns=[target]), frame[target]
