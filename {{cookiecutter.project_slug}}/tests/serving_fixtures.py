@@ -95,11 +95,11 @@ def wait_for_health(
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode} before becoming healthy")
         try:
-            response = requests.get(url, timeout=1)
+            response = requests.get(url, timeout=5)
             if response.status_code == 200:
                 return response
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # gunicorn accepts connections before its workers have loaded the model
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not become healthy within {timeout:.0f} s")
 

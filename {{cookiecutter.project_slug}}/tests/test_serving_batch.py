@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
-from {{ cookiecutter.package_name }}.serving.batch import BatchInputError, score_file
 from serving_fixtures import make_frame, save_model
+
+from {{ cookiecutter.package_name }}.serving.batch import BatchInputError, score_file
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_bad_files_fail_with_a_message_and_leave_no_output(model, frame, tmp_pat
     broken = frame.head(10).astype({"tenure_months": object})
     broken.loc[7, "tenure_months"] = "ten"
     broken.to_csv(tmp_path / "broken.csv", index=False)
-    with pytest.raises(BatchInputError, match="could not be read.*tenure_months"):
+    with pytest.raises(BatchInputError, match=r"could not be read.*tenure_months"):
         score_file(model_dir, tmp_path / "broken.csv", tmp_path / "out.csv")
     assert not (tmp_path / "out.csv").exists()
     assert list(tmp_path.glob(".*partial")) == []

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from {{ cookiecutter.package_name }}.serving.schema import Column, InputSchema, PayloadError
 
 SCHEMA = InputSchema(
@@ -88,7 +89,7 @@ def test_split_columns_may_come_in_any_order() -> None:
         (json.dumps([RECORD, 7]), 400, ["record 1 is a JSON number"]),
         (split(ROW, ROW[:3]), 400, ["row 1", "6 values"]),
         (split(ROW, "abc"), 400, ["row 1", "6 values"]),
-        (json.dumps([{**RECORD, "tenure": "12"}]), 400, ["'tenure' must be a number", 'string "12"']),
+        (json.dumps([{**RECORD, "tenure": "12"}]), 400, ["'tenure' must be a number", '"12"']),
         (json.dumps([{**RECORD, "tenure": True}]), 400, ["'tenure' must be a number", "boolean"]),
         (json.dumps([{**RECORD, "calls": 2.5}]), 400, ["'calls' must be an integer"]),
         (json.dumps([{**RECORD, "calls": 2**70}]), 400, ["'calls' has an integer outside"]),

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from {{ cookiecutter.package_name }}.serving.scoring import Model, find_model_dir
 from serving_fixtures import make_frame, save_model
 
-SCORE_PY = Path(__file__).resolve().parents[1] / "src" / "{{ cookiecutter.package_name }}" / "serving" / "score.py"
+from {{ cookiecutter.package_name }}.serving import score as score_module
+from {{ cookiecutter.package_name }}.serving.scoring import Model, find_model_dir
+
+SCORE_PY = Path(score_module.__file__)
 
 
 @pytest.fixture(scope="module")
