@@ -1,14 +1,15 @@
 """Run checkov over every synthesized stack and apply the reviewed skips in checkov-skips.yaml.
 
 checkov 3.3's terraform_json runner ignores inline skips, so this script is the skip mechanism:
-a failure passes only when a reviewed entry names its check, its construct path and the stack's
-network isolation. Unskipped failures, stale entries and parse errors all fail the scan.
+a failure passes only when a reviewed entry names its check, its construct path (a glob) and the
+stack's network isolation. Unskipped failures, stale entries and parse errors all fail the scan.
 Runs offline: `make scan`, or `python infra/scan.py [--stacks DIR] [--checkov PATH]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import subprocess
@@ -142,7 +143,7 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
                 index
                 for index, skip in enumerate(skips)
                 if skip.check == result["check_id"]
-                and construct in skip.resources
+                and any(fnmatch.fnmatchcase(construct, pattern) for pattern in skip.resources)
                 and stack_report.isolation in skip.isolation
             ),
             None,

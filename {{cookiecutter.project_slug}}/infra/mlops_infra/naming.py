@@ -14,6 +14,16 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+# Private DNS zone per private-link target (keys are used in resource ids and names).
+PRIVATE_DNS_ZONES = {
+    "workspace-api": "privatelink.api.azureml.ms",
+    "workspace-notebooks": "privatelink.notebooks.azure.net",
+    "blob": "privatelink.blob.core.windows.net",
+    "file": "privatelink.file.core.windows.net",
+    "vault": "privatelink.vaultcore.azure.net",
+    "registry": "privatelink.azurecr.io",
+}
+
 
 @dataclass(frozen=True)
 class NameRule:

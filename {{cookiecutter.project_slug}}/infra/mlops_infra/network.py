@@ -6,17 +6,7 @@ from dataclasses import dataclass
 
 from .cdk import Construct, azurerm
 from .config import EnvironmentConfig
-from .naming import Names
-
-# Private DNS zone per private-link target (keys are used in resource ids and names).
-PRIVATE_DNS_ZONES = {
-    "workspace-api": "privatelink.api.azureml.ms",
-    "workspace-notebooks": "privatelink.notebooks.azure.net",
-    "blob": "privatelink.blob.core.windows.net",
-    "file": "privatelink.file.core.windows.net",
-    "vault": "privatelink.vaultcore.azure.net",
-    "registry": "privatelink.azurecr.io",
-}
+from .naming import PRIVATE_DNS_ZONES, Names
 
 
 @dataclass(frozen=True)
