@@ -1,0 +1,1 @@
+"""Run once per subscription: remote state and one least-privilege CI identity per project."""

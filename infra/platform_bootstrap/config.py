@@ -1,0 +1,75 @@
+"""Typed bootstrap config (bootstrap.json): the state location and the projects to onboard."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CONFIG_FILE = Path(__file__).resolve().parents[1] / "bootstrap.json"
+
+# Same limits as the project template's pre-gen hook.
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9]{0,6}$"
+GUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GitHub(_Frozen):
+    """GitHub Actions deploy jobs: one federated credential per GitHub environment."""
+
+    repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    # Pull-request workflows only get a token if asked: PRs from branches can then deploy.
+    pull_requests: bool = False
+
+
+class AzureDevOps(_Frozen):
+    """An Azure DevOps service connection using workload identity federation."""
+
+    organization: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+    organization_id: str = Field(pattern=GUID_PATTERN)
+    project: str = Field(min_length=1)
+    service_connection: str = Field(min_length=1)
+
+
+class Project(_Frozen):
+    project_slug: str = Field(pattern=SLUG_PATTERN)
+    environments: tuple[str, ...] = Field(min_length=1, max_length=5)
+    github: GitHub | None = None
+    azure_devops: AzureDevOps | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Project:
+        bad = [env for env in self.environments if not re.match(ENVIRONMENT_PATTERN, env)]
+        if bad or len(set(self.environments)) != len(self.environments):
+            raise ValueError(f"{self.project_slug}: invalid or duplicate environments {bad}")
+        if self.github is None and self.azure_devops is None:
+            raise ValueError(f"{self.project_slug}: configure github, azure_devops or both")
+        return self
+
+
+class BootstrapConfig(_Frozen):
+    prefix: str = Field(pattern=r"^[a-z][a-z0-9]{1,7}$")
+    location: str = Field(pattern=r"^[a-z0-9]+$")
+    # Hosted CI runners reach state over the internet (Azure AD only, no keys). Set false when
+    # every pipeline runs on self-hosted agents inside a network with a private endpoint.
+    state_public_network_access: bool = True
+    projects: tuple[Project, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_projects(self) -> BootstrapConfig:
+        from .naming import state_container_name
+
+        containers = [state_container_name(p.project_slug) for p in self.projects]
+        if len(set(containers)) != len(containers):
+            raise ValueError(f"project slugs must give distinct state containers: {containers}")
+        return self
+
+
+def load_config(path: Path = CONFIG_FILE) -> BootstrapConfig:
+    return BootstrapConfig.model_validate(json.loads(path.read_text(encoding="utf-8")))

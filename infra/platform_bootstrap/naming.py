@@ -1,0 +1,48 @@
+"""Names of the platform resources, and the contract with baked projects' names.
+
+`project_resource_group_name` must equal the project template's `naming.resource_group_name`
+(infra/mlops_infra/naming.py in the baked project); tests/test_bootstrap_infra.py checks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:6]
+
+
+def platform_resource_group_name(prefix: str) -> str:
+    return f"rg-{prefix}-mlops-platform"
+
+
+def log_analytics_name(prefix: str) -> str:
+    return f"log-{prefix}-mlops-platform"
+
+
+def state_storage_account_name(prefix: str, location: str) -> str:
+    """Globally unique: `st<prefix>tfstate<hash>`, at most 23 of the 24 allowed characters."""
+    return f"st{prefix}tfstate{_hash(prefix, location)}"
+
+
+def state_container_name(project_slug: str) -> str:
+    """One container per project, so a project's identity can read and write only its own state.
+
+    Container names forbid consecutive hyphens, which project slugs allow: runs are collapsed.
+    """
+    return "tfstate-" + re.sub("-+", "-", project_slug)
+
+
+def project_resource_group_name(project_slug: str, environment: str) -> str:
+    return f"rg-{project_slug}-{environment}"
+
+
+def deploy_identity_name(project_slug: str) -> str:
+    return f"id-{project_slug}-deploy"
+
+
+def ci_output_name(project_slug: str) -> str:
+    """Terraform output names must be identifiers."""
+    return "ci_" + project_slug.replace("-", "_")
