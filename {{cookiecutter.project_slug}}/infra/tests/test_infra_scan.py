@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import scan
-from conftest import PROJECT_DIR, Synthesis
+
+from .synthesis import PROJECT_DIR, Synthesis
 
 CHECKOV = PROJECT_DIR / ".tools" / "bin" / "checkov"
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import Synthesis, SynthesizedStack, tf_ref
 from mlops_infra.naming import PRIVATE_DNS_ZONES, RULES
+
+from .synthesis import Synthesis, SynthesizedStack, tf_ref
 
 pytestmark = pytest.mark.slow
 

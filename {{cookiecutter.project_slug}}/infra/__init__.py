@@ -1,0 +1,1 @@
+"""Infrastructure as code (cdktf). A package only so its tests get unique module names."""
