@@ -79,14 +79,18 @@ def search(
     Seeded, so a search limited by `n_trials` (not by the timeout) is reproducible.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    log_children = mlflow.active_run() is not None
+    parent = mlflow.active_run()
 
     def objective(trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", families)
         params = suggest_params(trial, family)
         score = cross_validated_score(family, params, X, y, metric, folds, seed)
-        if log_children:
-            with mlflow.start_run(run_name=f"automl-trial-{trial.number}", nested=True):
+        if parent is not None:  # children go to the parent's experiment, not the default one
+            with mlflow.start_run(
+                experiment_id=parent.info.experiment_id,
+                run_name=f"automl-trial-{trial.number}",
+                nested=True,
+            ):
                 mlflow.log_params({"family": family, **params})
                 mlflow.log_metric(f"cv_{metric}", score)
         return score

@@ -69,5 +69,5 @@ def promote(
     # A store without aliases (Azure ML) still has the production tag to mark the champion.
     with contextlib.suppress(MlflowException):
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-    if previous is not None and previous.version != version:
+    if previous is not None and str(previous.version) != str(version):
         client.delete_model_version_tag(model_name, previous.version, PRODUCTION_TAG)

@@ -9,6 +9,7 @@ MLflow logging goes to the active run (the local runner's run, or the Azure ML j
 from __future__ import annotations
 
 import json
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -156,10 +157,13 @@ MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "skops", "pandas", "numpy")
 
 
 def _model_signature(X: pd.DataFrame, predictions: Any) -> ModelSignature:
-    """Every input is optional and integers are declared as double: the model imputes missing
-    values itself, so a row with a blank field is valid input at scoring time."""
-    widened = X.astype({c: "float64" for c in X.select_dtypes("integer").columns})
-    inferred = infer_signature(widened, predictions)
+    """Column names and types as trained; every input is optional because the model imputes
+    missing values itself, so a row with a blank field is valid input at scoring time."""
+    with warnings.catch_warnings():
+        # MLflow hints that integer columns cannot hold missing values; ours are optional and
+        # the model imputes, so the scoring side casts such columns to float instead.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        inferred = infer_signature(X, predictions)
     optional = Schema([ColSpec(c.type, c.name, required=False) for c in inferred.inputs.inputs])
     return ModelSignature(inputs=optional, outputs=inferred.outputs)
 

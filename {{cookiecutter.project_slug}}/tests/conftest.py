@@ -1,0 +1,89 @@
+"""Shared fixtures: every test gets its own project folder and MLflow store under tmp."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+# Small models train fastest on one thread, and a busy CI runner makes spinning threads slow.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_tracking_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's MLFLOW_TRACKING_URI must never receive test runs."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty MLflow SQLite store; creating one costs seconds, copying it does not."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def copy_store(empty_store: Path, folder: Path) -> str:
+    """A private store for one test, as a tracking URI."""
+    target = folder / ".mlflow" / "mlflow.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(empty_store, target)
+    return f"sqlite:///{target}"
+
+
+def make_project(folder: Path, empty_store: Path) -> Path:
+    """A copy of this project's config and sample data, with MLflow state inside `folder`."""
+    copy_store(empty_store, folder)  # where the default settings put the store
+    (folder / "config").mkdir()
+    (folder / "data").mkdir()
+    shutil.copy(PROJECT_DIR / "data" / "sample.csv", folder / "data" / "sample.csv")
+    config = yaml.safe_load((PROJECT_DIR / "config" / "pipeline.yaml").read_text())
+    config["automl"]["enabled"] = False  # tests that want AutoML turn it on explicitly
+    write_config(folder, config)
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path, empty_store: Path) -> Path:
+    return make_project(tmp_path, empty_store)
+
+
+@pytest.fixture(scope="module")
+def shared_project(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Path:
+    """One project for tests that must leave the registry empty."""
+    return make_project(tmp_path_factory.mktemp("shared-project"), empty_store)
+
+
+def write_config(project_dir: Path, config: dict) -> Path:
+    path = project_dir / "config" / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def multiclass_frame(rows: int = 600, seed: int = 7) -> pd.DataFrame:
+    """Three classes, numeric and categorical features, missing values in both kinds."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    size = rng.choice(["S", "M", "L", "XL"], rows)
+    weight = rng.normal(50, 15, rows)
+    height = rng.normal(170, 10, rows)
+    score = (weight - 50) / 15 + 1.2 * (colour == "red") - 1.2 * (colour == "blue")
+    score += rng.normal(0, 0.5, rows)
+    label = np.where(score < -0.5, "low", np.where(score < 0.7, "mid", "high"))
+    frame = pd.DataFrame(
+        {"weight": weight, "height": height, "colour": colour, "size": size, "grade": label}
+    )
+    frame.loc[rng.uniform(size=rows) < 0.08, "weight"] = np.nan
+    frame.loc[rng.uniform(size=rows) < 0.08, "colour"] = None
+    return frame

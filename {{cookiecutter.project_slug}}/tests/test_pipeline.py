@@ -1,0 +1,281 @@
+"""End to end: the local runner and the CLI on real MLflow (SQLite under tmp)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from conftest import multiclass_frame, write_config
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.config import Settings, load_settings
+from {{ cookiecutter.package_name }}.pipeline import BasePipeline, RunContext
+from {{ cookiecutter.package_name }}.registry import (
+    CHAMPION_ALIAS,
+    get_champion_version,
+    list_versions,
+)
+from {{ cookiecutter.package_name }}.tracking import configure_tracking
+
+pytestmark = pytest.mark.slow
+
+WORSE_MODEL = '''
+from sklearn.dummy import DummyClassifier
+
+
+def train_majority_class(X, y, *, seed, params):
+    """Deliberately bad: always predicts the most frequent class."""
+    return DummyClassifier(strategy="prior").fit(X, y)
+'''
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def settings_for(project: Path, **overrides) -> Settings:
+    return load_settings(project / "config" / "pipeline.yaml", overrides)
+
+
+def champion(settings: Settings):
+    configure_tracking(settings)
+    return get_champion_version(MlflowClient(), settings.model_name)
+
+
+def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> None:
+    config = str(project / "config" / "pipeline.yaml")
+    code, output = cli("run", "--config", config)
+    assert code == 0, output
+    assert "v1 promoted to champion" in output
+    settings = settings_for(project)
+    first = champion(settings)
+    assert str(first.version) == "1"
+    client = MlflowClient()
+    assert first.tags["production"] == "true"
+    assert first.tags["decision.reason"] == "no champion yet"
+    for tag in (
+        "lineage.git_commit",
+        "lineage.data_sha256",
+        "lineage.config_sha256",
+        "lineage.version.scikit-learn",
+        "lineage.version.mlflow",
+    ):
+        assert first.tags[tag], tag
+    run = client.get_run(first.run_id)
+    assert set(run.data.metrics) >= {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert run.data.metrics["roc_auc"] > 0.75  # the sample data has a real signal
+    artifacts = {a.path for a in client.list_artifacts(first.run_id, "plots")}
+    assert artifacts == {
+        "plots/confusion_matrix.png",
+        "plots/roc_curve.png",
+        "plots/feature_importance.png",
+    }
+    champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION_ALIAS}")
+    sample = pd.read_csv(project / "data" / "sample.csv").drop(columns=["churned"]).head(5)
+    assert len(champion_model.predict(sample)) == 5
+
+    (project / "worse.py").write_text(WORSE_MODEL)
+    code, output = cli(
+        "run", "--config", config, "--training-function", "worse.py:train_majority_class"
+    )
+    assert code == 0, output
+    assert "v2 registered, not promoted" in output
+    assert "still serving models:/" in output
+    assert str(champion(settings).version) == "1"
+    second = client.get_model_version(settings.model_name, "2")
+    assert second.tags["decision.promoted"] == "False"
+    assert second.tags["decision.champion_version"] == "1"
+    assert float(second.tags["decision.challenger_score"]) < float(
+        second.tags["decision.champion_score"]
+    )
+    assert "champion kept" in second.tags["decision.final"]
+    assert "production" not in second.tags
+
+    code, output = cli("models", "--config", config)
+    assert code == 0, output
+    assert "★" in output
+    assert "Latest v2" in output and "champion kept" in output
+
+
+def test_seeded_reruns_are_reproducible_and_safe(project: Path) -> None:
+    settings = settings_for(project, **{"model.family": "logistic_regression"})
+    first = BasePipeline(settings).run()
+    second = BasePipeline(settings).run()
+    assert first.evaluation.metrics == second.evaluation.metrics
+    assert second.registration.promoted is False  # a tie never replaces the champion
+    assert second.deployment.version == first.registration.version
+    assert str(champion(settings).version) == first.registration.version
+
+
+def test_bring_your_own_multiclass_parquet(project: Path, tmp_path: Path) -> None:
+    data = tmp_path / "grades.parquet"
+    multiclass_frame().to_parquet(data)
+    code, output = cli(
+        "run",
+        "--config",
+        str(project / "config" / "pipeline.yaml"),
+        "--data",
+        str(data),
+        "--target",
+        "grade",
+        "--model-name",
+        "grades",
+    )
+    assert code == 0, output
+    assert "3 classes of 'grade'" in output
+    settings = settings_for(project, **{"tracking.model_name": "grades"})
+    version = champion(settings)
+    assert version is not None
+    assert version.tags["data.target"] == "grade"
+    model = mlflow.sklearn.load_model(f"models:/grades/{version.version}")
+    assert set(model.classes_) == {"low", "mid", "high"}
+
+
+BAD_DATA = [
+    ("absent.csv", None, "does not exist"),
+    ("empty.csv", "", "is empty"),
+    ("no_target.csv", "a,b\n1,2\n3,4\n", "Target column 'churned' is not in"),
+    ("one_class.csv", "a,churned\n1,1\n2,1\n3,1\n", "single class"),
+    ("null_column.csv", "a,gone,churned\n1,,0\n2,,1\n3,,0\n4,,1\n", "entirely empty"),
+    ("garbage.parquet", "not parquet at all", "could not be read as .parquet"),
+    ("table.xlsx", "a,churned\n1,0\n", "unsupported format"),
+]
+
+
+@pytest.mark.parametrize(("filename", "content", "message"), BAD_DATA, ids=[c[0] for c in BAD_DATA])
+def test_bad_data_gives_its_message_and_registers_nothing(
+    shared_project: Path, filename: str, content: str | None, message: str
+) -> None:
+    data = shared_project / "data" / filename
+    if content is not None:
+        data.write_text(content)
+    code, output = cli(
+        "run",
+        "--config",
+        str(shared_project / "config" / "pipeline.yaml"),
+        "--data",
+        str(data),
+        "--target",
+        "churned",
+    )
+    assert code == 1
+    assert message in output
+    assert "Traceback" not in output
+    settings = settings_for(shared_project)
+    configure_tracking(settings)
+    assert list_versions(MlflowClient(), settings.model_name) == []
+
+
+class FailingEvaluation(BasePipeline):
+    def evaluate(self, context: RunContext):
+        raise RuntimeError("evaluation service is down")
+
+
+class RecordingPipeline(BasePipeline):
+    """A project-specific pipeline: extra feature in prepare, everything else inherited."""
+
+    def prepare_data(self, context: RunContext):
+        prepared = super().prepare_data(context)
+        self.prepared_rows = prepared.n_train + prepared.n_test
+        return prepared
+
+
+def test_subclass_overrides_a_step_and_a_failed_step_never_changes_the_champion(
+    project: Path,
+) -> None:
+    settings = settings_for(project, **{"model.family": "logistic_regression"})
+    pipeline = RecordingPipeline(settings)
+    context = pipeline.run()
+    assert pipeline.prepared_rows == 2000
+    assert context.registration.promoted
+    better = settings_for(
+        project, **{"model.family": "gradient_boosting", "evaluation.min_improvement": 0.0}
+    )
+    with pytest.raises(RuntimeError, match="evaluation service is down"):
+        FailingEvaluation(better).run()
+    assert str(champion(settings).version) == context.registration.version
+    assert len(list_versions(MlflowClient(), settings.model_name)) == 1
+    failed = mlflow.search_runs(
+        [configure_tracking(settings)], filter_string="attributes.status = 'FAILED'"
+    )
+    assert len(failed) == 1
+
+
+def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
+    """How an Azure ML component chains them: outputs of one step are inputs of the next."""
+    config = str(project / "config" / "pipeline.yaml")
+    steps = [
+        ("prepare", "--output", str(tmp_path / "prepared")),
+        (
+            "train",
+            "--train-data",
+            str(tmp_path / "prepared" / "train.parquet"),
+            "--output",
+            str(tmp_path / "trained"),
+            "--model-family",
+            "logistic_regression",
+        ),
+        (
+            "evaluate",
+            "--model",
+            str(tmp_path / "trained" / "model"),
+            "--test-data",
+            str(tmp_path / "prepared" / "test.parquet"),
+            "--output",
+            str(tmp_path / "evaluated"),
+        ),
+        (
+            "register",
+            "--model",
+            str(tmp_path / "trained" / "model"),
+            "--prepared",
+            str(tmp_path / "prepared"),
+            "--evaluation",
+            str(tmp_path / "evaluated"),
+            "--output",
+            str(tmp_path / "registered"),
+        ),
+        (
+            "deploy",
+            "--registration",
+            str(tmp_path / "registered"),
+            "--output",
+            str(tmp_path / "deployed"),
+        ),
+    ]
+    for command, *options in steps:
+        code, output = cli(command, *options, "--config", config)
+        assert code == 0, f"{command}: {output}"
+    assert (tmp_path / "evaluated" / "plots" / "roc_curve.png").is_file()
+    assert "now serving models:/" in output
+    assert str(champion(settings_for(project)).version) == "1"
+
+
+def test_azure_backend_is_not_available_yet(shared_project: Path) -> None:
+    project = shared_project
+    code, output = cli(
+        "run", "--config", str(project / "config" / "pipeline.yaml"), "--backend", "azure"
+    )
+    assert code == 1
+    assert "not available yet" in output
+
+
+def test_reruns_keep_one_experiment_in_the_project(project: Path) -> None:
+    write_config(
+        project,
+        {
+            "data": {"target": "churned"},
+            "model": {"family": "logistic_regression"},
+            "automl": {"enabled": False},
+        },
+    )
+    settings = settings_for(project)
+    BasePipeline(settings).run()
+    assert (project / ".mlflow" / "mlflow.db").is_file()
+    assert any((project / ".mlflow" / "artifacts").iterdir())
+    assert len(list((project / ".runs").iterdir())) == 1
