@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
-from .config import MODEL_FAMILIES, Settings, load_settings
+from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
 from .errors import PipelineError
 from .serving.commands import score_batch, serve
 
@@ -66,6 +66,16 @@ def clean_errors() -> Iterator[None]:
 
 
 def settings_from(config: Path | None, **overrides: Any) -> Settings:
+    """Settings for a command; `data__path` style keywords become dotted overrides.
+
+    Without a config file the command would scatter `.mlflow/` and `.runs/` folders into
+    whatever directory it was started from, so one is required.
+    """
+    if config is None and find_config() is None:
+        raise PipelineError(
+            f"No {CONFIG_RELATIVE_PATH} in {Path.cwd()} or its parents: run this command "
+            "inside the project folder or pass --config"
+        )
     return load_settings(config, {key.replace("__", "."): v for key, v in overrides.items()})
 
 
