@@ -7,12 +7,15 @@ the same model, the same column order and the same missing-value representation.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .fastpath import compile_fast_path, verified
 from .schema import InputSchema, PayloadError
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ class Model:
     predict_fn: Any
     schema: InputSchema
     source: Path
+    fast_predict: Callable[[dict[str, np.ndarray]], Any] | None = None
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:
@@ -54,16 +58,24 @@ class Model:
         model_dir = find_model_dir(model_dir)
         meta = MLmodel.load(str(model_dir / "MLmodel"))
         schema = InputSchema.from_mlflow(meta.get_input_schema())
+        fast_predict = None
         if "sklearn" in meta.flavors:
             import mlflow.sklearn
 
-            predict_fn = mlflow.sklearn.load_model(str(model_dir)).predict
+            pipeline = mlflow.sklearn.load_model(str(model_dir))
+            predict_fn = pipeline.predict
+            fast_predict = _verified_fast_path(pipeline, schema, meta, model_dir)
         else:
             import mlflow.pyfunc
 
             predict_fn = mlflow.pyfunc.load_model(str(model_dir)).predict
-        logger.info("Loaded model from %s (%d input columns)", model_dir, len(schema.columns))
-        return cls(predict_fn=predict_fn, schema=schema, source=model_dir)
+        logger.info(
+            "Loaded model from %s (%d input columns, %s)",
+            model_dir,
+            len(schema.columns),
+            "fast path verified" if fast_predict else "pipeline predict",
+        )
+        return cls(predict_fn, schema, model_dir, fast_predict)
 
     def predict(self, frame: pd.DataFrame) -> list[Any]:
         """Predict on a frame already in schema order; values the model itself rejects
@@ -74,9 +86,45 @@ class Model:
             raise PayloadError(f"the model could not score this input: {error}") from None
         return predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
 
+    def predict_columns(self, columns: dict[str, np.ndarray]) -> list[Any]:
+        if self.fast_predict is None:
+            return self.predict(pd.DataFrame(columns, copy=False))
+        try:
+            return self.fast_predict(columns).tolist()
+        except ValueError as error:
+            raise PayloadError(f"the model could not score this input: {error}") from None
+
     def score(self, raw: str | bytes) -> tuple[int, dict[str, Any]]:
         """Score one request body: (200, predictions) or (4xx, a message naming the problem)."""
         try:
-            return 200, {"predictions": self.predict(self.schema.parse(raw))}
+            return 200, {"predictions": self.predict_columns(self.schema.parse_columns(raw))}
         except PayloadError as error:
             return error.status, {"message": error.message}
+
+
+def _verified_fast_path(
+    pipeline: Any, schema: InputSchema, meta: Any, model_dir: Path
+) -> Callable[[dict[str, np.ndarray]], Any] | None:
+    """The fast path, only if it reproduces the pipeline on the model's own input example,
+    varied with a missing value in every optional column and an unseen category in every
+    text column."""
+    fast = compile_fast_path(pipeline)
+    if fast is None:
+        return None
+    example = meta.load_input_example(str(model_dir))
+    if not isinstance(example, pd.DataFrame) or example.empty:
+        logger.info("No input example to verify the fast path against; not using it")
+        return None
+    records = example[schema.names].astype(object).where(example.notna(), None)
+    rows = records.to_dict("records")
+    for column in schema.columns:
+        if column.nullable:
+            rows.append({**rows[0], column.name: None})
+        if column.type == "string":
+            rows.append({**rows[0], column.name: "__category unseen in training__"})
+    try:
+        frame = pd.DataFrame(schema.to_columns(rows), copy=False)
+    except PayloadError as error:
+        logger.info("The input example does not fit the signature (%s); no fast path", error)
+        return None
+    return fast if verified(pipeline, fast, frame) else None
