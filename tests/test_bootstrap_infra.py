@@ -268,7 +268,7 @@ def test_outputs_are_exactly_the_ci_variables(synthesized: dict, label: str) -> 
     for project in config.projects:
         value = outputs["ci_" + project.project_slug.replace("-", "_")]["value"]
         assert set(value) == CI_VARIABLES
-    assert tf["terraform"]["backend"] == {"local": {"path": "terraform.platform.tfstate"}}
+    assert tf["terraform"]["backend"] == {"local": {"path": "../../../terraform.platform.tfstate"}}
     (provider,) = tf["provider"]["azurerm"]
     assert provider["storage_use_azuread"] is True
     assert "Microsoft.MachineLearningServices" in provider["resource_providers_to_register"]

@@ -218,7 +218,8 @@ class PlatformStack(TerraformStack):
     def __init__(self, scope: Construct, config: BootstrapConfig) -> None:
         super().__init__(scope, STACK_NAME)
         # Local state: this stack creates the remote state account (see README: migrate after).
-        LocalBackend(self, path="terraform.platform.tfstate")
+        # Relative to cdktf.out/stacks/platform, i.e. infra/: outside what every synth rewrites.
+        LocalBackend(self, path="../../../terraform.platform.tfstate")
         azurerm.provider.AzurermProvider(
             self,
             "azurerm",

@@ -13,6 +13,8 @@ from .network import Network
 from .private_endpoints import PrivateEndpoints
 from .workspace import Workspace
 
+LOCAL_STATE_DIR = "../../.."
+
 
 def stack_name(config: EnvironmentConfig) -> str:
     return config.environment
@@ -120,7 +122,9 @@ class EnvironmentStack(TerraformStack):
     def _backend(self, config: EnvironmentConfig) -> None:
         """Azure AD + OIDC remote state from the bootstrap, or local state for a sandbox."""
         if config.state is None:
-            LocalBackend(self, path=f"terraform.{config.environment}.tfstate")
+            # Relative to cdktf.out/stacks/<env>: the file lives in infra/, outside the output
+            # folder that every synth rewrites, and the JSON stays machine-independent.
+            LocalBackend(self, path=f"{LOCAL_STATE_DIR}/terraform.{config.environment}.tfstate")
             return
         AzurermBackend(
             self,

@@ -349,7 +349,7 @@ def test_provider_uses_azure_ad_for_storage_and_registers_nothing(synthesis: Syn
 def test_state_is_local_for_a_sandbox_and_remote_with_oidc(synthesis: Synthesis) -> None:
     for stack in synthesis.by_isolation("private"):
         assert stack.tf["terraform"]["backend"] == {
-            "local": {"path": f"terraform.{stack.config.environment}.tfstate"}
+            "local": {"path": f"../../../terraform.{stack.config.environment}.tfstate"}
         }
     remote = synthesis.stacks["variant/remote"].tf["terraform"]["backend"]
     assert remote == {
