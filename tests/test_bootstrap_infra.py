@@ -231,6 +231,8 @@ def test_roles_are_scoped_to_the_project_groups_and_state_container(
                 condition = assignment["condition"]
                 assert assignment["condition_version"] == "2.0"
                 assert "StringEqualsIgnoreCase {'ServicePrincipal'}" in condition
+                # ...and never to itself (no self-granted data access).
+                assert f"GuidNotEquals {{{principal}}}" in condition
                 allowed = set(re.findall(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", condition))
                 # AcrPull, Storage Blob/File data, Key Vault Secrets User: what the stacks assign.
                 assert allowed == {

@@ -43,18 +43,22 @@ ASSIGNABLE_ROLES = {
 }
 
 
-def role_assignment_condition(role_ids: list[str]) -> str:
+def role_assignment_condition(role_ids: list[str], own_principal_id: str) -> str:
     """Azure ABAC condition: write/delete role assignments only for `role_ids`, write only to
-    service principals (Microsoft's "constrain roles and principal types" delegation example)."""
+    service principals other than the deploying identity itself (Microsoft's "constrain roles
+    and principal types" delegation example, plus a self-exclusion so the CI identity cannot
+    grant itself data access)."""
     ids = ", ".join(sorted(role_ids))
     return (
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
-        f"(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
+        "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
         f"ForAnyOfAnyValues:GuidEquals {{{ids}}} AND "
         "@Request[Microsoft.Authorization/roleAssignments:PrincipalType] "
-        "ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'})) AND "
+        "ForAnyOfAnyValues:StringEqualsIgnoreCase {'ServicePrincipal'} AND "
+        "@Request[Microsoft.Authorization/roleAssignments:PrincipalId] "
+        f"ForAnyOfAllValues:GuidNotEquals {{{own_principal_id}}})) AND "
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
-        f"(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
+        "(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
         f"ForAnyOfAnyValues:GuidEquals {{{ids}}}))"
     )
 
@@ -168,7 +172,9 @@ class ProjectAccess(Construct):
                 f"assign-{env}",
                 "Role Based Access Control Administrator",
                 group.id,
-                condition=role_assignment_condition(list(ASSIGNABLE_ROLES.values())),
+                condition=role_assignment_condition(
+                    list(ASSIGNABLE_ROLES.values()), self.identity.principal_id
+                ),
             )
         self._assign(
             "state", "Storage Blob Data Contributor", state.container_scope(slug)
