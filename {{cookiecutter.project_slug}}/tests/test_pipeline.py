@@ -135,6 +135,14 @@ def test_bring_your_own_multiclass_parquet(project: Path, tmp_path: Path) -> Non
     model = mlflow.sklearn.load_model(f"models:/grades/{version.version}")
     assert set(model.classes_) == {"low", "mid", "high"}
 
+    # The churn data under the same model name: the champion cannot score it, so it stays.
+    code, output = cli(
+        "run", "--config", str(project / "config" / "pipeline.yaml"), "--model-name", "grades"
+    )
+    assert code == 0, output
+    assert "cannot score this holdout" in output
+    assert str(champion(settings).version) == str(version.version)
+
 
 BAD_DATA = [
     ("absent.csv", None, "does not exist"),
