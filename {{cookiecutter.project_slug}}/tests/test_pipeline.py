@@ -212,6 +212,8 @@ def test_subclass_overrides_a_step_and_a_failed_step_never_changes_the_champion(
         [configure_tracking(settings)], filter_string="attributes.status = 'FAILED'"
     )
     assert len(failed) == 1
+    assert failed["tags.failed_step"][0] == "evaluate"
+    assert failed["tags.error"][0] == "evaluation service is down"
 
 
 def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:

@@ -24,7 +24,15 @@ from .lineage import git_commit
 from .tracking import configure_tracking
 
 T = TypeVar("T")
-STEP_NAMES = ("prepare_data", "train", "evaluate", "register", "deploy")
+# Step name -> the RunContext field that holds its output, in running order.
+_OUTPUT_FIELD = {
+    "prepare_data": "prepared",
+    "train": "trained",
+    "evaluate": "evaluation",
+    "register": "registration",
+    "deploy": "deployment",
+}
+STEP_NAMES = tuple(_OUTPUT_FIELD)
 
 
 class StepObserver(Protocol):
@@ -120,17 +128,13 @@ class BasePipeline:
                 if observer:
                     observer.step_started(name)
                 started = time.perf_counter()
-                output = getattr(self, name)(context)
-                setattr(context, _CONTEXT_FIELD[name], output)
+                try:
+                    output = getattr(self, name)(context)
+                except Exception as error:
+                    # The run ends FAILED; these tags say where and why, next to its params.
+                    mlflow.set_tags({"failed_step": name, "error": str(error)[:5000]})
+                    raise
+                setattr(context, _OUTPUT_FIELD[name], output)
                 if observer:
                     observer.step_finished(name, time.perf_counter() - started, output.describe())
         return context
-
-
-_CONTEXT_FIELD = {
-    "prepare_data": "prepared",
-    "train": "trained",
-    "evaluate": "evaluation",
-    "register": "registration",
-    "deploy": "deployment",
-}
