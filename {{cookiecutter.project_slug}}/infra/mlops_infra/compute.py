@@ -43,7 +43,8 @@ class Compute(Construct):
             vm_size=cluster.vm_size,
             vm_priority=cluster.vm_priority,
             scale_settings=compute.MachineLearningComputeClusterScaleSettings(
-                min_node_count=cluster.min_nodes,
+                # Always scale to zero when idle: nodes cost money only while jobs run.
+                min_node_count=0,
                 max_node_count=cluster.max_nodes,
                 scale_down_nodes_after_idle_duration=cluster.scale_down_after,
             ),

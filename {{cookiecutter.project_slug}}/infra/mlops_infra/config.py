@@ -7,8 +7,8 @@ converted here, so the constructs never see a raw answer (e.g. `gpu_max_nodes` a
 from __future__ import annotations
 
 import json
-import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -34,7 +34,6 @@ class ClusterConfig(_Frozen):
 
     vm_size: str = Field(pattern=r"^Standard_[A-Za-z0-9_]+$")
     max_nodes: int = Field(ge=1, le=100)
-    min_nodes: int = Field(default=0, ge=0, le=0)
     idle_seconds_before_scale_down: int = Field(default=900, ge=60, le=86400)
     vm_priority: Literal["Dedicated", "LowPriority"] = "Dedicated"
 
@@ -60,7 +59,7 @@ class StateBackend(_Frozen):
     container_name: str
 
     @classmethod
-    def from_environment(cls, env: os._Environ[str] | dict[str, str]) -> StateBackend | None:
+    def from_environment(cls, env: Mapping[str, str]) -> StateBackend | None:
         """Read the TF_STATE_* variables; None (local sandbox state) when none of them is set."""
         values = {name: env.get(name, "").strip() for name in STATE_VARIABLES}
         missing = [name for name, value in values.items() if not value]
