@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +94,6 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         [str(PYTHON), "-c", SYNTH_ALL, *map(str, projects.values())],
         capture_output=True,
         text=True,
-        env={**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1"},
         timeout=900,
         check=False,
     )
