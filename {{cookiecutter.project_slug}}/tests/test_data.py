@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +81,16 @@ def test_split_is_stratified_and_reproducible() -> None:
     assert set(test["y"]) == {"p", "q", "r"}
     shares = frame["y"].value_counts(normalize=True)
     assert (test["y"].value_counts(normalize=True) - shares).abs().max() < 0.03
+
+
+def test_sample_data_is_regenerated_exactly_by_its_script(tmp_path: Path) -> None:
+    project_dir = Path(__file__).resolve().parents[1]
+    script = project_dir / "scripts" / "make_sample_data.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "sample.csv")], check=True)
+    assert (tmp_path / "sample.csv").read_bytes() == (
+        project_dir / "data" / "sample.csv"
+    ).read_bytes()
+    sample = pd.read_csv(tmp_path / "sample.csv")
+    assert sample["churned"].nunique() == 2
+    assert sample.isna().any().any()  # some missing values, as real exports have
+    assert set(sample.select_dtypes("object").columns) >= {"contract", "payment_method"}

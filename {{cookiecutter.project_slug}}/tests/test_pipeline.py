@@ -289,3 +289,26 @@ def test_reruns_keep_one_experiment_in_the_project(project: Path) -> None:
     assert (project / ".mlflow" / "mlflow.db").is_file()
     assert any((project / ".mlflow" / "artifacts").iterdir())
     assert len(list((project / ".runs").iterdir())) == 1
+
+
+def test_automl_run_logs_candidates_and_promotes_the_best(project: Path) -> None:
+    settings = settings_for(
+        project,
+        **{
+            "automl.enabled": True,
+            "automl.n_trials": 3,
+            "automl.cv_folds": 2,
+            "automl.families": ["logistic_regression", "gradient_boosting"],
+        },
+    )
+    context = BasePipeline(settings).run()
+    assert context.trained.automl_cv_score is not None
+    assert context.trained.family in {"logistic_regression", "gradient_boosting"}
+    assert context.registration.promoted
+    children = mlflow.search_runs(
+        [configure_tracking(settings)],
+        filter_string=f"tags.mlflow.parentRunId = '{context.run_id}'",
+    )
+    assert len(children) == 3
+    metric = f"metrics.cv_{settings.evaluation.primary_metric}"
+    assert children[metric].max() == pytest.approx(context.trained.automl_cv_score)
