@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
@@ -31,6 +32,7 @@ app.command("serve")(serve)
 app.command("score-batch")(score_batch)
 
 console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
@@ -61,7 +63,7 @@ def clean_errors() -> Iterator[None]:
     try:
         yield
     except PipelineError as error:
-        console.print(f"[red]Error:[/red] {error}", soft_wrap=True)
+        errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
 
 
