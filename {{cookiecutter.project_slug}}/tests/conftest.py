@@ -72,7 +72,7 @@ def write_config(project_dir: Path, config: dict) -> Path:
 
 
 def multiclass_frame(rows: int = 600, seed: int = 7) -> pd.DataFrame:
-    """Three classes, numeric and categorical features, missing values in both kinds."""
+    """Three classes; numeric, categorical and boolean features; missing values."""
     rng = np.random.default_rng(seed)
     colour = rng.choice(["red", "green", "blue"], rows)
     size = rng.choice(["S", "M", "L", "XL"], rows)
@@ -81,8 +81,16 @@ def multiclass_frame(rows: int = 600, seed: int = 7) -> pd.DataFrame:
     score = (weight - 50) / 15 + 1.2 * (colour == "red") - 1.2 * (colour == "blue")
     score += rng.normal(0, 0.5, rows)
     label = np.where(score < -0.5, "low", np.where(score < 0.7, "mid", "high"))
+    member = rng.choice([True, False], rows)
     frame = pd.DataFrame(
-        {"weight": weight, "height": height, "colour": colour, "size": size, "grade": label}
+        {
+            "weight": weight,
+            "height": height,
+            "colour": colour,
+            "size": size,
+            "member": member,
+            "grade": label,
+        }
     )
     frame.loc[rng.uniform(size=rows) < 0.08, "weight"] = np.nan
     frame.loc[rng.uniform(size=rows) < 0.08, "colour"] = None

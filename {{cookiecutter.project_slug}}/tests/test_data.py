@@ -61,6 +61,14 @@ def test_entirely_null_column(tmp_path: Path) -> None:
         load_and_validate(tmp_path / "d.csv")
 
 
+def test_date_columns_are_rejected_with_advice(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"signup": pd.date_range("2024-01-01", periods=4), "a": range(4), "y": [0, 1, 0, 1]}
+    )
+    with pytest.raises(DataError, match=r"signup .* dates/times"):
+        validate_table(frame, "y", tmp_path / "d.parquet")
+
+
 def test_missing_target_values_and_tiny_classes(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": range(5), "y": [0, 1, None, 0, 1]})
     with pytest.raises(DataError, match="missing value"):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import multiclass_frame
+from sklearn.dummy import DummyClassifier
 
 from {{ cookiecutter.package_name }}.train import (
     TrainingError,
@@ -36,7 +38,22 @@ def test_columns_are_split_by_type_by_name(data) -> None:
     X, _ = data
     transformer = build_model("random_forest", {}, 0, X).named_steps["preprocess"]
     columns = {name: cols for name, _, cols in transformer.transformers}
-    assert columns == {"numeric": ["weight", "height"], "categorical": ["colour", "size"]}
+    assert columns == {
+        "numeric": ["weight", "height"],
+        "boolean": ["member"],
+        "categorical": ["colour", "size"],
+    }
+
+
+def test_boolean_columns_are_one_hot_encoded() -> None:
+    rng = np.random.default_rng(1)
+    flag = rng.choice([True, False], 200)
+    X = pd.DataFrame({"amount": rng.normal(size=200), "flag": flag})
+    y = pd.Series(np.where(flag, "yes", "no"))
+    model = train_builtin(X, y, family="logistic_regression", params={}, seed=0)
+    assert model.score(X, y) == 1.0
+    unseen = pd.DataFrame({"amount": [0.0, 0.1], "flag": [True, None]})
+    assert model.predict_proba(unseen).shape == (2, 2)
 
 
 def test_unknown_family_and_bad_params_are_named(data) -> None:
@@ -76,3 +93,5 @@ def test_custom_training_function_errors_name_the_spec(tmp_path: Path, data) -> 
     X, y = data
     with pytest.raises(TrainingError, match=r"returned str, which has no predict\(\)"):
         train_custom(lambda X, y, **_: "oops", X, y, params={}, seed=0, spec="x:y")
+    with pytest.raises(TrainingError, match="unfitted DummyClassifier"):
+        train_custom(lambda X, y, **_: DummyClassifier(), X, y, params={}, seed=0, spec="x:y")

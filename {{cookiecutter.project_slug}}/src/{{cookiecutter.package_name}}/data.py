@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from pandas.api.types import is_datetime64_any_dtype
 from sklearn.model_selection import train_test_split
 
 from .errors import PipelineError
@@ -48,6 +49,12 @@ def validate_table(frame: pd.DataFrame, target: str, source: Path) -> None:
         raise DataError(
             f"Column(s) {', '.join(empty_columns)} in {source} are entirely empty (null): "
             "drop them or fill them in"
+        )
+    dates = [str(c) for c in frame.columns if c != target and is_datetime64_any_dtype(frame[c])]
+    if dates:
+        raise DataError(
+            f"Column(s) {', '.join(dates)} in {source} hold dates/times, which the models cannot "
+            "use directly: derive numbers from them (e.g. days since an event) or drop them"
         )
     if frame[target].isna().any():
         count = int(frame[target].isna().sum())

@@ -48,13 +48,15 @@ class TrainingError(PipelineError):
 
 
 def build_preprocessor(X: pd.DataFrame, scale_numeric: bool) -> ColumnTransformer:
-    """Numeric: median imputation (+ scaling); other columns: constant fill + one-hot.
+    """Numeric: median imputation (+ scaling); booleans: one-hot; anything else: a constant
+    'missing' category, then one-hot.
 
     Columns are listed by name (not chosen by a selector at fit time), so the saved model
     states exactly which inputs it treats as numbers and which as categories.
     """
-    numeric = list(X.select_dtypes("number").columns)
-    categorical = [column for column in X.columns if column not in numeric]
+    boolean = list(X.select_dtypes("bool").columns)
+    numeric = [c for c in X.select_dtypes("number").columns if c not in boolean]
+    categorical = [c for c in X.columns if c not in numeric and c not in boolean]
     numeric_steps: list[Any] = [SimpleImputer(strategy="median")]
     if scale_numeric:
         numeric_steps.append(StandardScaler())
@@ -65,6 +67,7 @@ def build_preprocessor(X: pd.DataFrame, scale_numeric: bool) -> ColumnTransforme
     return ColumnTransformer(
         [
             ("numeric", make_pipeline(*numeric_steps), numeric),
+            ("boolean", OneHotEncoder(handle_unknown="ignore", sparse_output=False), boolean),
             ("categorical", categorical_steps, categorical),
         ],
         verbose_feature_names_out=False,
@@ -142,4 +145,9 @@ def train_custom(
                 f"Training function '{spec}' returned {type(model).__name__}, which has no "
                 f"{method}(): return a fitted scikit-learn classifier (e.g. a Pipeline)"
             )
+    if not hasattr(model, "classes_"):
+        raise TrainingError(
+            f"Training function '{spec}' returned an unfitted {type(model).__name__} "
+            "(no classes_): call fit(X, y) before returning it"
+        )
     return model
