@@ -86,6 +86,12 @@ def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> 
     assert code == 0, output
     assert "v2 registered, not promoted" in output
     assert "still serving models:/" in output
+    metric = settings.evaluation.primary_metric
+    assert (
+        output.strip()
+        .splitlines()[-1]
+        .startswith(f"Result: v2 registered, not promoted; champion v1 kept: challenger {metric}=")
+    )
     assert str(champion(settings).version) == "1"
     second = client.get_model_version(settings.model_name, "2")
     assert second.tags["decision.promoted"] == "False"

@@ -34,6 +34,12 @@ def test_each_family_learns_from_raw_columns_with_missing_values(family, data) -
     assert model.predict_proba(unseen).shape == (3, 3)
 
 
+def test_dummy_baseline_predicts_the_majority_class(data) -> None:
+    X, y = data
+    model = train_builtin(X, y, family="dummy", params={}, seed=0)
+    assert set(model.predict(X)) == {y.mode()[0]}
+
+
 def test_columns_are_split_by_type_by_name(data) -> None:
     X, _ = data
     transformer = build_model("random_forest", {}, 0, X).named_steps["preprocess"]

@@ -42,7 +42,9 @@ def suggest_params(trial: optuna.Trial, family: str) -> dict[str, Any]:
             "max_depth": trial.suggest_int("max_depth", 3, 20),
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 10),
         }
-    return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
+    if family == "logistic_regression":
+        return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
+    return {}  # dummy: nothing to tune
 
 
 def cross_validated_score(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from rich.table import Table
 from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
 from .errors import PipelineError
 from .serving.commands import score_batch, serve
+
+if TYPE_CHECKING:
+    from .steps import Registration
 
 app = typer.Typer(
     help="Train, gate, register and serve the model (local MLflow by default).",
@@ -41,7 +44,10 @@ TargetOption = Annotated[str | None, typer.Option("--target", help="Target colum
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
 FamilyOption = Annotated[
     str | None,
-    typer.Option("--model-family", help=f"Built-in model family: {', '.join(MODEL_FAMILIES)}."),
+    typer.Option(
+        "--model-family",
+        help=f"Built-in model family: {', '.join(MODEL_FAMILIES)} (or dummy, a baseline).",
+    ),
 ]
 TrainingFunctionOption = Annotated[
     str | None,
@@ -154,14 +160,24 @@ def run(
             context = BasePipeline(settings).run(progress)
         finally:
             progress.stop()
-    evaluation = context.evaluation
-    if evaluation is not None:
-        scores = ", ".join(f"{k}={v:.4f}" for k, v in evaluation.metrics.items())
+    if context.evaluation is not None:
+        scores = ", ".join(f"{k}={v:.4f}" for k, v in context.evaluation.metrics.items())
         console.print(f"Holdout metrics: {scores}", soft_wrap=True)
     console.print(f"Run artifacts: {context.work_dir}", soft_wrap=True)
     console.print(
         f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}", soft_wrap=True
     )
+    if context.registration is not None:
+        console.print(f"Result: {_outcome(context.registration)}", soft_wrap=True)
+
+
+def _outcome(registration: Registration) -> str:
+    """One line that says what happened to the champion, and why."""
+    if registration.promoted:
+        return f"v{registration.version} is the new champion ({registration.reason})"
+    kept = registration.previous_champion
+    champion = f"champion v{kept} kept" if kept else "no champion"
+    return f"v{registration.version} registered, not promoted; {champion}: {registration.reason}"
 
 
 def _step_run(settings: Settings, step: str) -> Any:

@@ -20,7 +20,9 @@ PACKAGE_NAME = __name__.split(".")[0]
 CONFIG_RELATIVE_PATH = Path("config") / "pipeline.yaml"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
-ModelFamily = Literal["gradient_boosting", "random_forest", "logistic_regression"]
+# "dummy" predicts the class priors: a baseline every real model must beat, and a deliberately
+# worse challenger for trying the champion gate.
+ModelFamily = Literal["gradient_boosting", "random_forest", "logistic_regression", "dummy"]
 MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall"]
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
 MODEL_FAMILIES: tuple[str, ...] = ("gradient_boosting", "random_forest", "logistic_regression")

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -85,10 +86,12 @@ def build_model(family: str, params: dict[str, Any], seed: int, X: pd.DataFrame)
         )
     elif family == "logistic_regression":
         estimator = LogisticRegression(**{"max_iter": 2000, **params}, random_state=seed)
+    elif family == "dummy":
+        estimator = DummyClassifier(**{"strategy": "prior", **params})
     else:
         raise TrainingError(
-            f"Unknown model family '{family}': use gradient_boosting, random_forest "
-            "or logistic_regression"
+            f"Unknown model family '{family}': use gradient_boosting, random_forest, "
+            "logistic_regression or dummy"
         )
     preprocessor = build_preprocessor(X, scale_numeric=family == "logistic_regression")
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
