@@ -432,6 +432,7 @@ def deploy(registration: Registration, output_dir: Path, settings: Settings) -> 
         version=version,
         model_uri=None if version is None else f"models:/{registration.model_name}/{version}",
         changed=registration.promoted,
+        target=settings.backend,
     )
     _write_record(output_dir, DEPLOYMENT_RECORD, deployment)
     if mlflow.active_run():
