@@ -85,21 +85,28 @@ class InputSchema:
 
     @classmethod
     def from_mlflow(cls, signature_inputs: Any) -> InputSchema:
-        """Build from an MLflow `Schema` of named columns (`Model.get_input_schema()`).
+        """Build from an MLflow `Schema` object (`Model.get_input_schema()`)."""
+        if signature_inputs is None:
+            raise ValueError("the model has no input signature with column names to validate")
+        return cls.from_signature(json.loads(signature_inputs.to_json()))
+
+    @classmethod
+    def from_signature(cls, inputs: list[dict[str, Any]]) -> InputSchema:
+        """Build from the `signature.inputs` JSON of an MLmodel file.
 
         A column is nullable when MLflow marked it optional, which `infer_signature` does when
         the training sample had missing values there: the pipeline has then learnt to impute.
         """
-        if signature_inputs is None or not signature_inputs.has_input_names():
+        if not inputs or not all(isinstance(spec, dict) and spec.get("name") for spec in inputs):
             raise ValueError("the model has no input signature with column names to validate")
         columns = []
-        for spec in signature_inputs.inputs:
-            kind = getattr(spec.type, "name", str(spec.type))
-            if kind not in _TYPES:
+        for spec in inputs:
+            if spec.get("type") not in _TYPES:
                 raise ValueError(
-                    f"column {spec.name!r} has type {kind}, which scoring cannot accept"
+                    f"column {spec['name']!r} has type {spec.get('type')}, "
+                    "which scoring cannot accept"
                 )
-            columns.append(Column(spec.name, kind, nullable=not spec.required))
+            columns.append(Column(spec["name"], spec["type"], not spec.get("required", True)))
         return cls(
             columns=tuple(columns),
             max_rows=_limit_from_env("SCORE_MAX_ROWS", DEFAULT_MAX_ROWS),
