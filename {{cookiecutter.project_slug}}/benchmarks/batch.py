@@ -57,7 +57,7 @@ def data_files(model, rows: int) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--model", choices=["auto", "champion", "reference"], default="auto")
     args = parser.parse_args()
 

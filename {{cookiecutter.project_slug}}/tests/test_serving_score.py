@@ -8,11 +8,13 @@ import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from flask import Flask
-from serving_fixtures import make_frame, save_model
+from serving_fixtures import make_frame, save_model, train_model
 
 from {{ cookiecutter.package_name }}.serving import score as score_module
+from {{ cookiecutter.package_name }}.serving.fastpath import compile_fast_path, verified
 from {{ cookiecutter.package_name }}.serving.scoring import Model, find_model_dir
 
 SCORE_PY = Path(score_module.__file__)
@@ -45,6 +47,7 @@ def test_model_folder_is_found_directly_or_one_level_down(azure_model_dir, tmp_p
 def test_scores_match_the_pipeline_and_the_hot_path_does_not_warn(azure_model_dir) -> None:
     version_dir, pipeline = azure_model_dir
     model = Model.load(version_dir)
+    assert model.fast_predict is not None  # so this compares the fast path with the pipeline
     frame = make_frame(200, seed=7)  # has missing numbers and missing text
     body = json.dumps(
         {"input_data": {"columns": list(frame.columns), "data": frame.values.tolist()}}
@@ -100,3 +103,24 @@ def test_score_script_contract(azure_model_dir, monkeypatch: pytest.MonkeyPatch)
         from flask import request
 
         assert script.run(request).status_code == 405
+
+
+def test_fast_path_is_refused_for_steps_it_does_not_replay() -> None:
+    from sklearn.preprocessing import FunctionTransformer
+
+    frame = make_frame(300, seed=5)
+    pipeline = train_model(frame)
+    assert compile_fast_path(pipeline) is not None
+    numeric = pipeline.named_steps["preprocess"].transformers_[0][1]
+    numeric.steps.insert(0, ("log", FunctionTransformer(np.log1p)))
+    assert compile_fast_path(pipeline) is None
+
+
+def test_fast_path_that_disagrees_with_the_pipeline_fails_verification() -> None:
+    frame = make_frame(300, seed=6)
+    pipeline = train_model(frame)
+    fast = compile_fast_path(pipeline)
+    assert verified(pipeline, fast, frame)
+    scaler = pipeline.named_steps["preprocess"].transformers_[0][1].steps[-1][1]
+    scaler.mean_ = scaler.mean_ + 5.0  # the pipeline changes; the compiled path does not
+    assert not verified(pipeline, fast, frame)

@@ -58,7 +58,7 @@ def score_file(
     input_path: Path,
     output_path: Path,
     *,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = 50_000,
     keep_columns: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
 ) -> BatchSummary:

@@ -40,7 +40,7 @@ def score_batch(
     ],
     chunk_rows: Annotated[
         int, typer.Option(min=1, help="Rows per chunk (bounds memory).")
-    ] = 100_000,
+    ] = 50_000,
     version: Annotated[
         str | None, typer.Option(help="Registered model version to use (default: champion).")
     ] = None,
