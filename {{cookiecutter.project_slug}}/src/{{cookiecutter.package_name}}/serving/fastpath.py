@@ -39,6 +39,9 @@ def compile_fast_path(model: Any) -> Callable[[Columns], np.ndarray] | None:
     except Unsupported as reason:
         logger.info("Scoring with the pipeline's own predict (no fast path: %s)", reason)
         return None
+    except Exception:  # an attribute layout we did not expect: never fail the model load
+        logger.exception("Could not compile the fast path; scoring with the pipeline's predict")
+        return None
     estimator = model.steps[-1][1]
     return lambda columns: estimator.predict(transform(columns))
 
@@ -76,8 +79,8 @@ def _compile_pipeline(model: Any) -> Callable[[Columns], np.ndarray]:
         raise Unsupported("the estimator was fitted on named features (set_output pandas)")
     parts: list[tuple[list[str], list[Step]]] = []
     for _, transformer, columns in preprocess.transformers_:
-        if isinstance(transformer, str) and transformer == "drop":
-            continue
+        if (isinstance(transformer, str) and transformer == "drop") or len(columns) == 0:
+            continue  # ColumnTransformer skips these too (a selector may match no column)
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
             raise Unsupported("columns are not selected by name")
         steps = transformer.steps if isinstance(transformer, Pipeline) else [("", transformer)]
@@ -145,15 +148,17 @@ def _scaler(scaler: Any) -> Step:
 
 
 def _one_hot(encoder: Any) -> Step:
-    if encoder.drop_idx_ is not None:
+    if encoder.drop is not None or getattr(encoder, "drop_idx_", None) is not None:
         raise Unsupported("OneHotEncoder with drop")
     infrequent = getattr(encoder, "infrequent_categories_", None) or []
     if any(group is not None for group in infrequent):
         raise Unsupported("OneHotEncoder with infrequent categories")
     lookups = []
     for categories in encoder.categories_:
-        if any(c is None or (isinstance(c, float) and math.isnan(c)) for c in categories):
-            raise Unsupported("OneHotEncoder learnt a missing-value category")
+        # A NaN category cannot be a dict key reliably (NaN != NaN); None can, and like in
+        # scikit-learn it only matches None.
+        if any(isinstance(c, float) and math.isnan(c) for c in categories):
+            raise Unsupported("OneHotEncoder learnt NaN as a category")
         lookups.append({category: index for index, category in enumerate(categories)})
     widths = [len(lookup) for lookup in lookups]
     offsets = np.cumsum([0, *widths[:-1]])
