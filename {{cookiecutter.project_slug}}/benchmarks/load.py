@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model", choices=["auto", "champion", "reference"], default="auto")
+    parser.add_argument(
+        "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
+    )
     args = parser.parse_args()
     if not 0 < args.seconds <= 600:
         raise SystemExit("--seconds must be in (0, 600]: the run is bounded on purpose")
@@ -39,9 +42,15 @@ def main() -> None:
     print(f"model: {model.description}\n{machine_note()}")
     server = ours(model.path, args.workers)
     with running(server) as process:
-        generate_load(server.url, body, connections=2, seconds=5)  # warm-up
+        generate_load(server.url, body, connections=2, seconds=5, generator=args.generator)
         before = tree_rss_mb(process.pid)
-        load = generate_load(server.url, body, connections=args.connections, seconds=args.seconds)
+        load = generate_load(
+            server.url,
+            body,
+            connections=args.connections,
+            seconds=args.seconds,
+            generator=args.generator,
+        )
         after = tree_rss_mb(process.pid)
         alive = process.poll() is None
     print(

@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--model", choices=["auto", "champion", "reference"], default="auto")
+    parser.add_argument(
+        "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
+    )
     args = parser.parse_args()
 
     model = model_under_test(args.model)
@@ -71,7 +74,13 @@ def main() -> None:
             if not answer.ok:
                 raise SystemExit(f"{server.name} failed the check request: {answer.text[:500]}")
             predictions[key] = answer.json()["predictions"]
-            generate_load(server.url, bodies[key]["single"], connections=2, seconds=3)  # warm-up
+            generate_load(
+                server.url,
+                bodies[key]["single"],
+                connections=2,
+                seconds=3,
+                generator=args.generator,
+            )  # warm-up
         for _ in range(args.rounds):
             for shape in ("single", "batch100"):
                 for key, server in servers.items():
@@ -79,6 +88,7 @@ def main() -> None:
                         server.url,
                         bodies[key][shape],
                         connections=args.connections,
+                        generator=args.generator,
                         seconds=args.seconds / args.rounds,
                     )
                     loads.setdefault((key, shape), []).append(load)
