@@ -72,6 +72,13 @@ def model_under_test(choice: str) -> ModelUnderTest:
     return reference_model()
 
 
+def cache_dir() -> Path:
+    """`.benchmarks/` holds generated models and files; it ignores itself in git."""
+    CACHE.mkdir(exist_ok=True)
+    (CACHE / ".gitignore").write_text("*\n")
+    return CACHE
+
+
 def reference_model() -> ModelUnderTest:
     """A model shaped like the anchors' (30 features) saved the way the pipeline saves models."""
     folder = CACHE / "reference-model"
@@ -111,8 +118,7 @@ def reference_model() -> ModelUnderTest:
                 ("model", LogisticRegression(max_iter=1000)),
             ]
         ).fit(rows, target)
-        CACHE.mkdir(exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=CACHE))
+        staging = Path(tempfile.mkdtemp(dir=cache_dir()))
         mlflow.sklearn.save_model(
             model,
             str(staging / "model"),

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from _common import BIN, CACHE, machine_note, measured_run, model_under_test, sample
+from _common import BIN, CACHE, cache_dir, machine_note, measured_run, model_under_test, sample
 
 TARGET_SPEED = 2.0
 TARGET_MEMORY = 4.0
@@ -48,7 +48,7 @@ def data_files(model, rows: int) -> tuple[Path, Path]:
     if not (csv_path.is_file() and parquet_path.is_file()):
         print(f"generating {rows:,} rows -> {csv_path}", file=sys.stderr)
         table = pa.Table.from_pandas(sample(model.source_rows, rows, seed=2), preserve_index=False)
-        CACHE.mkdir(exist_ok=True)
+        cache_dir()
         pa_csv.write_csv(table, csv_path)
         pq.write_table(table, parquet_path)
     return csv_path, parquet_path

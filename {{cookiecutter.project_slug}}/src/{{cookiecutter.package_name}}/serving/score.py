@@ -11,6 +11,7 @@ file sits (`<src>/<package>/serving/score.py`).
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -40,6 +41,13 @@ def init() -> None:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: it must point at the model folder")
     scoring = _scoring_module()
     _model = scoring.Model.load(Path(root))
+    # Loggers under "azmlinfsrv" are the ones the server prints (and ships to App Insights).
+    logging.getLogger("azmlinfsrv.score").info(
+        "Model %s ready: %d input columns, %s",
+        _model.source,
+        len(_model.schema.columns),
+        "verified fast path" if _model.fast_predict else "pipeline predict",
+    )
 
 
 @rawhttp
