@@ -7,6 +7,9 @@ signature and an input example) from a few hundred synthetic rows in about a sec
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -105,11 +108,14 @@ def wait_for_health(
 
 
 def stop(process: subprocess.Popen) -> None:
-    """Stop a server we started (gunicorn stops its workers on SIGTERM)."""
+    """Stop a server we started in its own session (`start_new_session=True`): signal its
+    whole process group, so no worker can outlive the test."""
     if process.poll() is None:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # stragglers of a group whose leader exited

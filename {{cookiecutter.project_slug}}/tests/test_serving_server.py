@@ -26,16 +26,19 @@ COLUMNS = list(make_frame(1).columns)
 
 
 def start_serve(project: Path, port: int) -> subprocess.Popen:
-    """`serve` as the CLI runs it, from a project folder whose registry is at `project`."""
+    """`serve` as the CLI runs it, from a project folder whose registry is at `project`.
+
+    Output goes to `serve.log` there: an unread pipe would fill up and stall the server."""
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
-    return subprocess.Popen(
-        [sys.executable, "-c", SERVE, "--port", str(port), "--workers", "2"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with (project / "serve.log").open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", SERVE, "--port", str(port), "--workers", "2"],
+            cwd=project,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so `stop` can end the server and all its workers
+        )
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +88,11 @@ def test_serve_answers_real_requests_from_the_champion(server, project) -> None:
 def test_serve_without_a_champion_fails_with_a_clear_message(tmp_path) -> None:
     process = start_serve(tmp_path, free_port())
     try:
-        _, stderr = process.communicate(timeout=120)
+        process.wait(timeout=120)
     finally:
         stop(process)
     assert process.returncode == 1
-    assert "no champion for model" in stderr
+    assert "no champion for model" in (tmp_path / "serve.log").read_text()
 
 
 # Bad payloads, generated. Each strategy yields (body, what the rejection must mention).

@@ -30,7 +30,7 @@ def serve(
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"Serving {model_dir} on http://{host}:{port}/score (health: GET /)")
-    raise typer.Exit(code=run_server(model_dir, port=port, workers=workers, host=host))
+    run_server(model_dir, port=port, workers=workers, host=host)  # does not return
 
 
 def score_batch(

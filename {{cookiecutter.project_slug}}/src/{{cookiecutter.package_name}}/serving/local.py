@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -96,13 +94,11 @@ def server_environment(model_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_server(model_dir: Path, *, port: int, workers: int, host: str) -> int:
-    """Run the server in the foreground until it exits or Ctrl-C; return its exit code."""
-    process = subprocess.Popen(
-        server_command(port, workers, host), env=server_environment(model_dir)
-    )
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        process.send_signal(signal.SIGTERM)
-        return process.wait()
+def run_server(model_dir: Path, *, port: int, workers: int, host: str) -> None:
+    """Replace this process with the server (like `exec` in a shell), so that Ctrl-C, SIGTERM
+    from a supervisor or a test reach gunicorn itself and stop its workers: a child server
+    would be orphaned, still serving, when only its parent was told to stop."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    command = server_command(port, workers, host)
+    os.execve(command[0], command, server_environment(model_dir))
