@@ -94,6 +94,7 @@ def test_split_columns_may_come_in_any_order() -> None:
         (json.dumps([{**RECORD, "calls": 2.5}]), 400, ["'calls' must be an integer"]),
         (json.dumps([{**RECORD, "calls": 2**70}]), 400, ["'calls' has an integer outside"]),
         (json.dumps([{**RECORD, "charges": 10**400}]), 400, ["'charges'", "too large"]),
+        (json.dumps([RECORD]).replace("12.5", "1e400"), 400, ["'tenure'", "too large"]),
         (json.dumps([{**RECORD, "contract": 3}]), 400, ["'contract' must be a string"]),
         (json.dumps([{**RECORD, "contract": ["a"]}]), 400, ["'contract' must be a string"]),
         (json.dumps([{**RECORD, "paperless": "yes"}]), 400, ["'paperless' must be true or false"]),
