@@ -102,3 +102,17 @@ def test_sample_data_is_regenerated_exactly_by_its_script(tmp_path: Path) -> Non
     assert sample["churned"].nunique() == 2
     assert sample.isna().any().any()  # some missing values, as real exports have
     assert set(sample.select_dtypes("object").columns) >= {"contract", "payment_method"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_missing_text_reads_as_nan_in_every_format(tmp_path: Path, suffix: str) -> None:
+    """Parquet returns None for missing strings; the model's imputer only fills NaN."""
+    frame = pd.DataFrame({"plan": ["basic", None, "pro"], "spend": [1.0, np.nan, 2.0]})
+    path = tmp_path / f"data{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+
+    loaded = load_table(path)
+
+    assert loaded["plan"].tolist()[0::2] == ["basic", "pro"]
+    missing = loaded["plan"].tolist()[1]
+    assert missing is not None and isinstance(missing, float) and np.isnan(missing)

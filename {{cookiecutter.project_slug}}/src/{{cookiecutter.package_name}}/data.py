@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype
 from sklearn.model_selection import train_test_split
@@ -33,6 +34,19 @@ def load_table(path: Path) -> pd.DataFrame:
         raise DataError(f"Data file {path} could not be read as {path.suffix}: {error}") from None
     if frame.empty:
         raise DataError(f"Data file {path} has no data rows")
+    return missing_as_nan(frame)
+
+
+def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
+    """One spelling of "missing" in text columns, whatever the source.
+
+    Parquet gives None for a missing string while CSV and the scoring server give NaN; the
+    model's imputer fills only NaN, so a None seen in training would become a category of its
+    own and serving would disagree with training.
+    """
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        values = frame[column].astype(object)
+        frame[column] = values.where(values.notna(), np.nan)
     return frame
 
 

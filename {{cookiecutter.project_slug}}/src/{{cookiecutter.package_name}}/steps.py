@@ -204,7 +204,7 @@ def train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMode
 
 
 def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedModel:
-    X, y = features_and_target(pd.read_parquet(train_path), settings.data.target)
+    X, y = features_and_target(load_table(train_path), settings.data.target)
     spec = settings.model.training_function
     cv_score = None
     if spec:
@@ -281,7 +281,7 @@ def evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Setti
 
 
 def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Settings) -> Evaluation:
-    X, y = features_and_target(pd.read_parquet(test_path), settings.data.target)
+    X, y = features_and_target(load_table(test_path), settings.data.target)
     challenger = mlflow.sklearn.load_model(str(model_dir))
     metrics = score_model(challenger, X, y)
     metric = settings.evaluation.primary_metric

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ..data import missing_as_nan
 from ..errors import PipelineError
 from .schema import InputSchema
 from .scoring import Model
@@ -124,14 +125,8 @@ def _score_chunk(
 
 
 def to_model_frame(chunk: pa.RecordBatch | pa.Table, schema: InputSchema) -> pd.DataFrame:
-    """The chunk's model columns as pandas, with missing text as NaN like `read_csv` gives
-    (Arrow yields None, which scikit-learn's imputers do not treat as missing)."""
-    frame = chunk.select(schema.names).to_pandas()
-    for column in schema.columns:
-        if chunk.column(column.name).null_count and frame[column.name].dtype == object:
-            series = frame[column.name]
-            frame[column.name] = series.where(series.notna(), np.nan)
-    return frame
+    """The chunk's model columns as pandas, with missing text as NaN, exactly as in training."""
+    return missing_as_nan(chunk.select(schema.names).to_pandas())
 
 
 def _read_chunks(
