@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -19,6 +20,25 @@ DEFAULTS = {
     for key, value in json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text()).items()
     if not key.startswith("_")
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def project_template_is_clean():
+    """Cookiecutter copies everything in the project template, caches included: stop early."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--", "{{cookiecutter.project_slug}}"],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    debris = [line[3:] for line in status.stdout.splitlines() if line.startswith("!! ")]
+    if debris:
+        pytest.exit(
+            f"the project template holds ignored files that every bake would copy: {debris}. "
+            "Remove them with: git clean -fdX '{{cookiecutter.project_slug}}'",
+            returncode=2,
+        )
 
 
 def load_hook(name: str) -> ModuleType:
