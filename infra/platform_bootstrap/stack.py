@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlops_infra.dependencies import hardened_storage_account
+
 from .cdk import App, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
 from .config import BootstrapConfig, Project
 from .naming import (
@@ -17,6 +19,8 @@ from .naming import (
 )
 
 STACK_NAME = "platform"
+# Terraform state is the one thing that cannot be rebuilt: keep deleted blobs twice as long.
+STATE_SOFT_DELETE_DAYS = 30
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 AZURE_DEVOPS_ISSUER = "https://vstoken.dev.azure.com/{organization_id}"
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
@@ -69,42 +73,14 @@ class StateStorage(Construct):
     def __init__(self, scope: Construct, id_: str, *, config: BootstrapConfig, rg: str) -> None:
         super().__init__(scope, id_)
         public = config.state_public_network_access
-        sa = azurerm.storage_account
-        self.account = sa.StorageAccount(
+        self.account = hardened_storage_account(
             self,
             "account",
             name=state_storage_account_name(config.prefix, config.location),
             resource_group_name=rg,
             location=config.location,
-            account_kind="StorageV2",
-            account_tier="Standard",
-            account_replication_type="GRS",
-            https_traffic_only_enabled=True,
-            min_tls_version="TLS1_2",
-            shared_access_key_enabled=False,
-            default_to_oauth_authentication=True,
-            local_user_enabled=False,
-            sftp_enabled=False,
-            allow_nested_items_to_be_public=False,
-            cross_tenant_replication_enabled=False,
-            infrastructure_encryption_enabled=True,
-            public_network_access_enabled=public,
-            network_rules=sa.StorageAccountNetworkRules(
-                default_action="Allow" if public else "Deny", bypass=["AzureServices"]
-            ),
-            blob_properties=sa.StorageAccountBlobProperties(
-                versioning_enabled=True,
-                change_feed_enabled=True,
-                delete_retention_policy=sa.StorageAccountBlobPropertiesDeleteRetentionPolicy(
-                    days=30
-                ),
-                container_delete_retention_policy=(
-                    sa.StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(days=30)
-                ),
-            ),
-            sas_policy=sa.StorageAccountSasPolicy(
-                expiration_period="0.01:00:00", expiration_action="Log"
-            ),
+            public=public,
+            soft_delete_days=STATE_SOFT_DELETE_DAYS,
         )
         self.containers = {
             project.project_slug: azurerm.storage_container.StorageContainer(

@@ -15,6 +15,58 @@ SOFT_DELETE_DAYS = 14
 UNTAGGED_MANIFEST_RETENTION_DAYS = 7
 
 
+def hardened_storage_account(
+    scope: Construct,
+    id_: str,
+    *,
+    name: str,
+    resource_group_name: str,
+    location: str,
+    public: bool,
+    soft_delete_days: int,
+) -> azurerm.storage_account.StorageAccount:
+    """The one storage baseline, shared by the project stacks and the platform bootstrap's
+    state storage: Azure AD only, versioned, soft-deleted, TLS 1.2, no public blobs."""
+    sa = azurerm.storage_account
+    return sa.StorageAccount(
+        scope,
+        id_,
+        name=name,
+        resource_group_name=resource_group_name,
+        location=location,
+        account_kind="StorageV2",
+        account_tier="Standard",
+        account_replication_type="GRS",
+        https_traffic_only_enabled=True,
+        min_tls_version="TLS1_2",
+        # Azure AD only: no account keys, no SAS signed with them, no local SFTP users.
+        shared_access_key_enabled=False,
+        default_to_oauth_authentication=True,
+        local_user_enabled=False,
+        sftp_enabled=False,
+        allow_nested_items_to_be_public=False,
+        cross_tenant_replication_enabled=False,
+        infrastructure_encryption_enabled=True,
+        public_network_access_enabled=public,
+        network_rules=sa.StorageAccountNetworkRules(
+            default_action="Allow" if public else "Deny", bypass=["AzureServices"]
+        ),
+        blob_properties=sa.StorageAccountBlobProperties(
+            versioning_enabled=True,
+            change_feed_enabled=True,
+            delete_retention_policy=sa.StorageAccountBlobPropertiesDeleteRetentionPolicy(
+                days=soft_delete_days
+            ),
+            container_delete_retention_policy=(
+                sa.StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(days=soft_delete_days)
+            ),
+        ),
+        sas_policy=sa.StorageAccountSasPolicy(
+            expiration_period="0.01:00:00", expiration_action="Log"
+        ),
+    )
+
+
 class WorkspaceDependencies(Construct):
     def __init__(
         self,
@@ -28,47 +80,14 @@ class WorkspaceDependencies(Construct):
     ) -> None:
         super().__init__(scope, id_)
         public = not config.private
-        self.storage_account = azurerm.storage_account.StorageAccount(
+        self.storage_account = hardened_storage_account(
             self,
             "storage",
             name=names.storage_account,
             resource_group_name=rg,
             location=config.location,
-            account_kind="StorageV2",
-            account_tier="Standard",
-            account_replication_type="GRS",
-            https_traffic_only_enabled=True,
-            min_tls_version="TLS1_2",
-            # Azure AD only: no account keys, no SAS signed with them, no local SFTP users.
-            shared_access_key_enabled=False,
-            default_to_oauth_authentication=True,
-            local_user_enabled=False,
-            sftp_enabled=False,
-            allow_nested_items_to_be_public=False,
-            cross_tenant_replication_enabled=False,
-            infrastructure_encryption_enabled=True,
-            public_network_access_enabled=public,
-            network_rules=azurerm.storage_account.StorageAccountNetworkRules(
-                default_action="Allow" if public else "Deny",
-                bypass=["AzureServices"],
-            ),
-            blob_properties=azurerm.storage_account.StorageAccountBlobProperties(
-                versioning_enabled=True,
-                change_feed_enabled=True,
-                delete_retention_policy=(
-                    azurerm.storage_account.StorageAccountBlobPropertiesDeleteRetentionPolicy(
-                        days=SOFT_DELETE_DAYS
-                    )
-                ),
-                container_delete_retention_policy=(
-                    azurerm.storage_account.StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(
-                        days=SOFT_DELETE_DAYS
-                    )
-                ),
-            ),
-            sas_policy=azurerm.storage_account.StorageAccountSasPolicy(
-                expiration_period="0.01:00:00", expiration_action="Log"
-            ),
+            public=public,
+            soft_delete_days=SOFT_DELETE_DAYS,
         )
 
         self.key_vault = azurerm.key_vault.KeyVault(
