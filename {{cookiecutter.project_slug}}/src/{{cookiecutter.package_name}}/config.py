@@ -102,6 +102,52 @@ class AzureSettings(_Section):
         return value
 
 
+class InferenceLogSettings(_Section):
+    """Where `serve` records each request (inputs, predictions, model version, request id)."""
+
+    enabled: bool = True
+    path: Path = Path(".mlflow/inference")
+    # Rows wait in memory at most this long: a crashed server loses at most this interval.
+    flush_seconds: float = Field(10.0, gt=0.0, le=3600.0)
+
+
+class DriftSettings(_Section):
+    """When `monitor drift` calls a feature, the predictions and the whole data set drifted."""
+
+    # A feature drifts when its test's p-value is below this level (the false-alarm rate)...
+    p_value: float = Field(0.05, gt=0.0, lt=1.0)
+    # ...and the shift is large enough to matter: normalized Wasserstein distance (numeric)
+    # or Jensen-Shannon distance (categorical). 0 flags every statistically significant shift.
+    min_effect: float = Field(0.1, ge=0.0)
+    # The data set drifted when at least this share of its features drifted.
+    drifted_share: float = Field(0.3, gt=0.0, le=1.0)
+    # Prediction drift alone also counts as drift.
+    include_predictions: bool = True
+
+
+class AzureMonitorSettings(_Section):
+    """The Azure ML model monitor and the scheduled drift-and-retrain job (`monitor schedule`)."""
+
+    endpoint_name: str | None = None  # online endpoint whose collected data is watched
+    deployment_name: str = "blue"
+    alert_emails: list[str] = Field(default_factory=list)
+    monitor_cron: str = "0 3 * * *"  # model monitor (UTC)
+    retrain_cron: str = "0 4 * * *"  # `monitor drift --retrain` job (UTC), after the monitor
+    lookback_days: int = Field(7, ge=1)
+    reference_data: str | None = None  # e.g. azureml:<model>-reference:1 (an MLTable asset)
+    environment: str | None = None  # e.g. azureml:<project>-train@latest
+    spark_instance_type: str = "standard_e4s_v3"
+    spark_runtime_version: str = "3.4"
+
+
+class MonitoringSettings(_Section):
+    inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
+    # Training rows kept with each model as the drift reference (a sample above this size).
+    reference_rows: int = Field(20_000, ge=100)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    azure: AzureMonitorSettings = Field(default_factory=AzureMonitorSettings)
+
+
 class Settings(_Section):
     project_dir: Path
     seed: int = 42
@@ -113,6 +159,7 @@ class Settings(_Section):
     automl: AutoMLSettings = Field(default_factory=AutoMLSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     azure: AzureSettings | None = None
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     def resolve(self, path: Path) -> Path:
         """Project-relative paths become absolute, so steps work from any directory."""

@@ -31,6 +31,7 @@ from .data import features_and_target, load_table, split_table, validate_table
 from .errors import PipelineError
 from .evaluate import Decision, confusion, decide, score_model, write_plots
 from .lineage import file_sha256, lineage_tags
+from .monitoring.reference import save_reference
 from .train import (
     BUILTIN_TRUSTED_TYPES,
     TrainingError,
@@ -232,6 +233,8 @@ def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMod
     if model_dir.exists():
         raise PipelineError(f"{model_dir} already exists: use a fresh --output folder")
     save_model(model, model_dir, X, [*BUILTIN_TRUSTED_TYPES, *settings.model.trusted_types])
+    # The drift baseline travels inside the model folder (monitoring/reference.py).
+    save_reference(X, model, model_dir, settings.monitoring.reference_rows, settings.seed)
     trained = TrainedModel(model_dir, family, dict(params), cv_score)
     _write_record(output_dir, TRAINED_RECORD, trained)
     if mlflow.active_run():

@@ -22,6 +22,7 @@ def serve(
     ] = "127.0.0.1",
 ) -> None:
     """Serve the champion model over HTTP with the server Azure online endpoints run."""
+    from ..config import load_settings
     from .local import ServingError, resolve_model_dir, run_server
 
     try:
@@ -30,7 +31,19 @@ def serve(
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"Serving {model_dir} on http://{host}:{port}/score (health: GET /)")
-    run_server(model_dir, port=port, workers=workers, host=host)  # does not return
+    settings = load_settings()
+    log = settings.monitoring.inference_log
+    log_dir = settings.resolve(log.path) if log.enabled else None
+    if log_dir is not None:
+        typer.echo(f"Logging requests to {log_dir} (`monitor drift --since 24h` reads them)")
+    run_server(  # does not return
+        model_dir,
+        port=port,
+        workers=workers,
+        host=host,
+        inference_log_dir=log_dir,
+        flush_seconds=log.flush_seconds,
+    )
 
 
 def score_batch(

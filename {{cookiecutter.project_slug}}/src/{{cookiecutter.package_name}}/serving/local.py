@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import PipelineError
+from ..monitoring.collect import FLUSH_SECONDS_ENV, INFERENCE_LOG_ENV
 
 SCORE_SCRIPT = Path(__file__).resolve().with_name("score.py")
 
@@ -86,19 +87,35 @@ def server_command(port: int, workers: int, host: str) -> list[str]:
     ]
 
 
-def server_environment(model_dir: Path) -> dict[str, str]:
+def server_environment(
+    model_dir: Path, inference_log_dir: Path | None = None, flush_seconds: float = 10.0
+) -> dict[str, str]:
+    """The server's environment; with `inference_log_dir`, score.py logs every request there."""
     env = dict(os.environ, AZUREML_MODEL_DIR=str(model_dir))
+    env.pop(INFERENCE_LOG_ENV, None)
+    if inference_log_dir is not None:
+        env[INFERENCE_LOG_ENV] = str(inference_log_dir)
+        env[FLUSH_SECONDS_ENV] = str(flush_seconds)
     # Each worker is one process on its own core: BLAS/OpenMP thread pools per request only add
     # contention. Azure deployments set the same variable (see docs/serving.md).
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
-def run_server(model_dir: Path, *, port: int, workers: int, host: str) -> None:
+def run_server(
+    model_dir: Path,
+    *,
+    port: int,
+    workers: int,
+    host: str,
+    inference_log_dir: Path | None = None,
+    flush_seconds: float = 10.0,
+) -> None:
     """Replace this process with the server (like `exec` in a shell), so that Ctrl-C, SIGTERM
     from a supervisor or a test reach gunicorn itself and stop its workers: a child server
     would be orphaned, still serving, when only its parent was told to stop."""
     sys.stdout.flush()
     sys.stderr.flush()
     command = server_command(port, workers, host)
-    os.execve(command[0], command, server_environment(model_dir))
+    env = server_environment(model_dir, inference_log_dir, flush_seconds)
+    os.execve(command[0], command, env)

@@ -14,33 +14,42 @@ import importlib
 import logging
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 from azureml_inference_server_http.api.aml_request import AMLRequest, rawhttp
 from azureml_inference_server_http.api.aml_response import AMLResponse
+from flask import g
 
 _HERE = Path(__file__).resolve()
 _model: Any = None
+_recorder: Any = None  # the inference log or Azure's data collector; None when off
 
 
-def _scoring_module() -> Any:
+def _package_module(name: str) -> Any:
+    """`<package>.<name>`, imported by name (this file runs outside its package)."""
     if __package__:
-        return importlib.import_module(f"{__package__}.scoring")
+        return importlib.import_module(f"{__package__.rsplit('.', 1)[0]}.{name}")
     src_root = str(_HERE.parents[2])
     if src_root not in sys.path:
         sys.path.insert(0, src_root)
-    return importlib.import_module(f"{_HERE.parents[1].name}.serving.scoring")
+    return importlib.import_module(f"{_HERE.parents[1].name}.{name}")
+
+
+def _scoring_module() -> Any:
+    return _package_module("serving.scoring")
 
 
 def init() -> None:
     """Load the model once; a worker that cannot load it must fail to start, loudly."""
-    global _model
+    global _model, _recorder
     root = os.environ.get("AZUREML_MODEL_DIR")
     if not root:
         raise RuntimeError("AZUREML_MODEL_DIR is not set: it must point at the model folder")
     scoring = _scoring_module()
     _model = scoring.Model.load(Path(root))
+    _recorder = _package_module("monitoring.collect").recorder_from_environment(Path(root))
     # Loggers under "azmlinfsrv" are the ones the server prints (and ships to App Insights).
     logging.getLogger("azmlinfsrv.score").info(
         "Model %s ready: %d input columns, %s",
@@ -58,5 +67,13 @@ def run(request: AMLRequest) -> dict[str, Any] | AMLResponse:
     line less per request than for a response object); rejections as a 4xx response."""
     if request.method != "POST":
         return AMLResponse({"message": "use POST with a JSON body to score"}, 405, json_str=True)
-    status, body = _model.score(request.get_data(cache=False))
+    record = None
+    if _recorder is not None:
+        # The server's request id (x-request-id, or one it generated) joins a row to its request.
+        correlation_id = getattr(g, "request_id", "") or str(uuid.uuid4())
+
+        def record(columns: Any, predictions: list[Any]) -> None:
+            _recorder(correlation_id, columns, predictions)
+
+    status, body = _model.score(request.get_data(cache=False), record)
     return body if status == 200 else AMLResponse(body, status, json_str=True)

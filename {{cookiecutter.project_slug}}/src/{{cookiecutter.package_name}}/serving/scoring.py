@@ -97,12 +97,22 @@ class Model:
         except ValueError as error:
             raise PayloadError(f"the model could not score this input: {error}") from None
 
-    def score(self, raw: str | bytes) -> tuple[int, dict[str, Any]]:
-        """Score one request body: (200, predictions) or (4xx, a message naming the problem)."""
+    def score(
+        self,
+        raw: str | bytes,
+        record: Callable[[dict[str, np.ndarray], list[Any]], None] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Score one request body: (200, predictions) or (4xx, a message naming the problem).
+        `record` sees the validated inputs and the predictions of every scored request (the
+        inference log); rejected requests are not recorded."""
         try:
-            return 200, {"predictions": self.predict_columns(self.schema.parse_columns(raw))}
+            columns = self.schema.parse_columns(raw)
+            predictions = self.predict_columns(columns)
         except PayloadError as error:
             return error.status, {"message": error.message}
+        if record is not None:
+            record(columns, predictions)
+        return 200, {"predictions": predictions}
 
 
 def _load_sklearn(model_dir: Path, flavor: dict[str, Any]) -> Any:

@@ -1,0 +1,168 @@
+"""`<package> monitor ...`: drift checks, retraining on drift, and the Azure ML schedules.
+
+Exit codes of `monitor drift`: 0 no drift, 3 drift found (also after a retraining, whatever
+the gate decided), 1 bad input or any error. Heavy imports stay inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..errors import PipelineError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+DRIFT_EXIT_CODE = 3
+
+app = typer.Typer(
+    name="monitor",
+    help="Drift between production data and the champion's training data; retrain on drift.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+errors = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
+]
+
+
+def _fail(error: Exception) -> typer.Exit:
+    errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def drift(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="CSV/Parquet file, or a folder of them or of collector .jsonl."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Window of the inference log (30m, 24h, 7d, 2w)."),
+    ] = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="On drift, run the training pipeline (gated).")
+    ] = False,
+    backend: Annotated[
+        str, typer.Option("--backend", help="Where --retrain trains: local or azure.")
+    ] = "local",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Folder for the report (default .runs/).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Azure: wait for the training job.")
+    ] = False,
+    timeout_minutes: Annotated[
+        int, typer.Option("--timeout-minutes", min=1, help="Azure: how long --wait waits.")
+    ] = 120,
+    config: ConfigOption = None,
+) -> None:
+    """Compare current data with the champion's training reference; exit 3 on drift."""
+    from ..cli import ConsoleProgress, settings_from
+
+    if backend not in ("local", "azure"):
+        raise _fail(PipelineError(f"--backend '{backend}' is not one of: local, azure"))
+    try:
+        settings = settings_from(config)
+        from .check import check_drift
+
+        check = check_drift(settings, data=data, since=since, output=output)
+    except (PipelineError, FileNotFoundError) as error:
+        raise _fail(error) from None
+    result = check.result
+    colour = "red" if result.drifted else "green"
+    console.print(
+        f"[{colour}]{escape(result.summary())}[/{colour}]\n"
+        f"Report: {check.report_path} (MLflow run {check.run_id})",
+        soft_wrap=True,
+    )
+    if not result.drifted:
+        raise typer.Exit(code=0)
+    if retrain:
+        from .retrain import retrain_azure, retrain_local
+
+        try:
+            if backend == "azure":
+                outcome = retrain_azure(settings, wait=wait, timeout_minutes=timeout_minutes)
+            else:
+                from ..pipeline import STEP_NAMES
+
+                progress = ConsoleProgress(len(STEP_NAMES))
+                try:
+                    outcome = retrain_local(settings, progress)
+                finally:
+                    progress.stop()
+        except PipelineError as error:
+            raise _fail(error) from None
+        console.print(escape(outcome.summary()), soft_wrap=True)
+    raise typer.Exit(code=DRIFT_EXIT_CODE)
+
+
+@app.command()
+def schedule(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write and validate the YAML; create nothing.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Folder for the --dry-run YAML files.")
+    ] = None,
+    environment: Annotated[
+        str | None, typer.Option("--environment", help="Deployment environment (e.g. dev).")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """The Azure ML model monitor and the scheduled `monitor drift --retrain` job."""
+    from ..cli import settings_from
+
+    try:
+        settings = settings_from(config)
+        from . import azure_monitor
+
+        cluster = _cluster_name(settings, environment)
+        if dry_run:
+            if output is None:
+                raise PipelineError("--dry-run needs --output DIR for the YAML files")
+            paths = azure_monitor.write_definitions(settings, cluster, output)
+            azure_monitor.validate_definitions(output)
+            for path in paths:
+                console.print(f"wrote and validated {path}")
+            return
+        try:
+            from ..azure.workspace import ml_client
+        except ImportError as error:
+            raise PipelineError(
+                f"creating schedules needs the Azure ML package (azure/workspace.py): {error}; "
+                "use --dry-run --output DIR meanwhile"
+            ) from None
+        names = azure_monitor.create_schedules(settings, ml_client(settings, environment), cluster)
+    except (PipelineError, FileNotFoundError) as error:
+        raise _fail(error) from None
+    console.print(f"created or updated schedules: {', '.join(names)}")
+
+
+def _cluster_name(settings: Settings, environment: str | None) -> str:
+    """The CPU cluster: config `azure.cpu_cluster_name`, else the workspace coordinates."""
+    cluster = settings.azure.cpu_cluster_name if settings.azure else None
+    if not cluster:
+        try:
+            from ..azure.workspace import resolve_workspace
+        except ImportError:
+            pass
+        else:
+            cluster = resolve_workspace(settings, environment).cpu_cluster_name
+    if not cluster:
+        raise PipelineError(
+            "no CPU cluster name: set azure.cpu_cluster_name in config/pipeline.yaml"
+        )
+    return cluster

@@ -1,0 +1,129 @@
+"""The loop on a real local store: train a champion, check drift, retrain, let the gate decide.
+
+`monitor drift` is run through the package CLI, so the exit codes are the ones CI sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import write_config
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.config import load_settings
+from {{ cookiecutter.package_name }}.monitoring.cli import DRIFT_EXIT_CODE
+from {{ cookiecutter.package_name }}.registry import get_champion_version
+from {{ cookiecutter.package_name }}.tracking import configure_tracking
+
+pytestmark = pytest.mark.slow
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
+
+
+def set_family(project: Path, family: str) -> str:
+    path = project / "config" / "pipeline.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["model"]["family"] = family
+    return str(write_config(project, config))
+
+
+def shifted_sample(project: Path) -> Path:
+    """The sample's features as production might see them a year later."""
+    frame = pd.read_csv(project / "data" / "sample.csv").drop(columns=["churned"])
+    frame["monthly_charges"] *= 1.5
+    frame["tenure_months"] = frame["tenure_months"] + 24
+    frame["contract"] = "month-to-month"
+    path = project / "shifted.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def champion_version(config: str) -> str:
+    settings = load_settings(Path(config))
+    configure_tracking(settings)
+    return str(get_champion_version(MlflowClient(), settings.model_name).version)
+
+
+def test_drift_retrain_promotes_a_better_model_and_keeps_a_better_champion(project: Path) -> None:
+    config = set_family(project, "dummy")  # a weak first champion
+    code, output = cli("run", "--config", config)
+    assert code == 0, output
+    assert champion_version(config) == "1"
+
+    unshifted = project / "unshifted.csv"
+    pd.read_csv(project / "data" / "sample.csv").to_csv(unshifted, index=False)
+    code, output = cli("monitor", "drift", "--data", str(unshifted), "--retrain", "--config", config)
+    assert code == 0, output
+    assert "no drift" in output and "retrained" not in output
+    assert champion_version(config) == "1"  # no drift, no training
+
+    shifted = shifted_sample(project)
+    config = set_family(project, "{{ cookiecutter.model_family }}")
+    code, output = cli("monitor", "drift", "--data", str(shifted), "--retrain", "--config", config)
+    assert code == DRIFT_EXIT_CODE, output
+    assert "DRIFT" in output and "v2 promoted to champion" in output
+    assert champion_version(config) == "2"
+
+    config = set_family(project, "dummy")  # a worse challenger: the gate keeps v2
+    code, output = cli("monitor", "drift", "--data", str(shifted), "--retrain", "--config", config)
+    assert code == DRIFT_EXIT_CODE, output
+    assert "v3 not promoted, champion kept" in output
+    assert champion_version(config) == "2"
+
+    settings = load_settings(Path(config))
+    configure_tracking(settings)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(settings.tracking.experiment_name)
+    checks = client.search_runs(
+        [experiment.experiment_id], "tags.`monitoring.kind` = 'drift'", order_by=["start_time"]
+    )
+    assert [run.data.tags["monitoring.drifted"] for run in checks] == ["False", "True", "True"]
+    assert [run.data.tags["monitoring.model_version"] for run in checks] == ["1", "1", "2"]
+    artifacts = {a.path for a in client.list_artifacts(checks[-1].info.run_id, "monitoring")}
+    assert artifacts == {"monitoring/drift_report.html", "monitoring/drift.json"}
+
+
+def test_drift_errors_exit_1_with_one_clear_line(project: Path) -> None:
+    config = str(project / "config" / "pipeline.yaml")
+    code, output = cli("monitor", "drift", "--data", str(project / "data" / "sample.csv"), "--config", config)
+    assert code == 1 and "no champion for model" in output, output
+    code, output = cli("run", "--config", config)
+    assert code == 0, output
+    bad = project / "bad.csv"
+    bad.write_text("")
+    for args, message in (
+        (["--data", str(bad)], "is empty"),
+        (["--data", str(project / "missing.csv")], "does not exist"),
+        (["--since", "24h"], "no inference log at"),
+        (["--since", "soon"], "is not a window"),
+        ([], "pass --data FILE or --since WINDOW"),
+        (["--data", str(project / "data" / "sample.csv"), "--backend", "gcp"], "not one of"),
+    ):
+        code, output = cli("monitor", "drift", *args, "--config", config)
+        assert code == 1, (args, output)
+        assert message in output and "Traceback" not in output, (args, output)
+    wrong = project / "wrong.csv"
+    pd.DataFrame({"a": [1, 2]}).to_csv(wrong, index=False)
+    code, output = cli("monitor", "drift", "--data", str(wrong), "--config", config)
+    assert code == 1 and "lacks the model's input columns" in output, output
+
+
+def test_azure_retrain_without_the_azure_setup_is_a_clear_error(project: Path) -> None:
+    config = str(project / "config" / "pipeline.yaml")
+    code, output = cli("run", "--config", config)
+    assert code == 0, output
+    shifted = shifted_sample(project)
+    code, output = cli(
+        "monitor", "drift", "--data", str(shifted), "--retrain", "--backend", "azure", "--config", config
+    )
+    assert code == 1, output
+    assert "Traceback" not in output
+    assert "azure" in output.lower()
