@@ -175,12 +175,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def ours(model: Path, workers: int) -> Server:
+def ours(model: Path, workers: int, inference_log_dir: Path | None = None) -> Server:
     port = free_port()
     return Server(
-        "serve (azmlinfsrv + score.py)",
+        "serve + inference log" if inference_log_dir else "serve (azmlinfsrv + score.py)",
         server_command(port, workers, "127.0.0.1"),
-        server_environment(model),
+        server_environment(model, inference_log_dir),
         "/",
         "/score",
         port,

@@ -1,16 +1,22 @@
 """Online benchmark: `serve` against `mlflow models serve`, same model, same worker count.
 
     .venv/bin/python benchmarks/online.py [--seconds 10] [--connections 8] [--model auto]
+                                          [--inference-log]
 
 Starts both servers, checks they give the same predictions, warms them up, then loads them in
 alternating rounds with single-row and 100-row requests. Prints requests/s, p50/p99 latency
-(the median of the rounds' percentiles) and the ratios.
+(the median of the rounds' percentiles) and the ratios. `--inference-log` adds a third server,
+`serve` with the inference log on, in the same rounds, and prints what logging costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+from contextlib import ExitStack
+from datetime import timedelta
+from pathlib import Path
 
 import requests
 from _common import (
@@ -28,6 +34,7 @@ from _common import (
 
 TARGET_RPS_RATIO = 10.0
 TARGET_P99_RATIO = 5.0
+TARGET_LOGGING_COST = 0.10  # the inference log may cost at most 10% of throughput
 
 
 def main() -> None:
@@ -39,6 +46,9 @@ def main() -> None:
     parser.add_argument("--model", choices=["auto", "champion", "reference"], default="auto")
     parser.add_argument(
         "--generator", choices=["auto", "wrk", "python"], default="auto", help="load generator"
+    )
+    parser.add_argument(
+        "--inference-log", action="store_true", help="also measure serve with logging on"
     )
     args = parser.parse_args()
 
@@ -59,11 +69,17 @@ def main() -> None:
         "mlflow": mlflow_serve(model.path, args.workers),
         "serve": ours(model.path, args.workers),
     }
+    log_dir = Path(tempfile.mkdtemp(prefix="inference-log-")) if args.inference_log else None
+    if log_dir is not None:
+        servers["logged"] = ours(model.path, args.workers, inference_log_dir=log_dir)
+        bodies["logged"] = bodies["serve"]
     loads: dict[tuple[str, str], list[Load]] = {}
     predictions = {}
     # Both servers stay up and are measured in alternating rounds: on a shared machine the
     # background load drifts, and interleaving exposes both to the same drift.
-    with running(servers["mlflow"]), running(servers["serve"]):
+    with ExitStack() as stack:
+        for server in servers.values():
+            stack.enter_context(running(server))
         for key, server in servers.items():
             answer = requests.post(
                 server.url,
@@ -121,9 +137,27 @@ def main() -> None:
         f"target (single row: >= x{TARGET_RPS_RATIO:.0f} req/s, p99 <= 1/{TARGET_P99_RATIO:.0f}):"
         f" {verdict}"
     )
+    if log_dir is not None:
+        report_logging_cost(results, log_dir)
     errors = sum(load.errors for load in results.values())
     if errors:
         raise SystemExit(f"{errors} failed requests during the benchmark")
+
+
+def report_logging_cost(results: dict, log_dir: Path) -> None:
+    """Throughput with the inference log on versus off, and proof that it logged."""
+    from {{ cookiecutter.package_name }}.monitoring.inference_log import read_window
+
+    logged_rows = len(read_window(log_dir, timedelta(days=1)))
+    print(f"\ninference log (serve with logging / without, same run; {logged_rows:,} rows logged):")
+    worst = 0.0
+    for shape in ("single", "batch100"):
+        cost = 1 - results["logged", shape].rps / results["serve", shape].rps
+        p99 = results["logged", shape].p99_ms / results["serve", shape].p99_ms
+        worst = max(worst, cost)
+        print(f"  {shape:9} throughput cost {cost:+.1%}   p99 x{p99:.2f}")
+    verdict = "met" if worst < TARGET_LOGGING_COST else "NOT met"
+    print(f"target (logging costs < {TARGET_LOGGING_COST:.0%} of throughput): {verdict}")
 
 
 if __name__ == "__main__":

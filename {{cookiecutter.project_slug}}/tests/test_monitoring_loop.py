@@ -60,7 +60,9 @@ def test_drift_retrain_promotes_a_better_model_and_keeps_a_better_champion(proje
 
     unshifted = project / "unshifted.csv"
     pd.read_csv(project / "data" / "sample.csv").to_csv(unshifted, index=False)
-    code, output = cli("monitor", "drift", "--data", str(unshifted), "--retrain", "--config", config)
+    code, output = cli(
+        "monitor", "drift", "--data", str(unshifted), "--retrain", "--config", config
+    )
     assert code == 0, output
     assert "no drift" in output and "retrained" not in output
     assert champion_version(config) == "1"  # no drift, no training
@@ -93,7 +95,9 @@ def test_drift_retrain_promotes_a_better_model_and_keeps_a_better_champion(proje
 
 def test_drift_errors_exit_1_with_one_clear_line(project: Path) -> None:
     config = str(project / "config" / "pipeline.yaml")
-    code, output = cli("monitor", "drift", "--data", str(project / "data" / "sample.csv"), "--config", config)
+    code, output = cli(
+        "monitor", "drift", "--data", str(project / "data" / "sample.csv"), "--config", config
+    )
     assert code == 1 and "no champion for model" in output, output
     code, output = cli("run", "--config", config)
     assert code == 0, output
@@ -121,9 +125,8 @@ def test_azure_retrain_without_the_azure_setup_is_a_clear_error(project: Path) -
     code, output = cli("run", "--config", config)
     assert code == 0, output
     shifted = shifted_sample(project)
-    code, output = cli(
-        "monitor", "drift", "--data", str(shifted), "--retrain", "--backend", "azure", "--config", config
-    )
+    arguments = ["--data", str(shifted), "--retrain", "--backend", "azure"]
+    code, output = cli("monitor", "drift", *arguments, "--config", config)
     assert code == 1, output
     assert "Traceback" not in output
     assert "azure" in output.lower()

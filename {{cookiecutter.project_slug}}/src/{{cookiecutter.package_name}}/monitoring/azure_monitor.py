@@ -18,6 +18,7 @@ local `_validate` (its resolution calls the workspace), so it is checked by load
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ def write_definitions(settings: Settings, cluster: str, output: Path) -> list[Pa
     monitor_path = output / MONITOR_FILE
     monitor_schedule(settings).dump(monitor_path)
     job = drift_command(settings, cluster)
-    job_dict = job._to_dict()
+    job_dict = json.loads(json.dumps(job._to_dict()))  # plain dicts for YAML
     # Relative to the YAML, so the folder can be submitted from any checkout.
     job_dict["code"] = os.path.relpath(settings.project_dir, output.resolve())
     job_path = output / JOB_FILE
