@@ -78,11 +78,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "current.parquet"
         current.to_parquet(path, index=False)
-        ours, peer = [], []
+        ours, ours_cpu, peer = [], [], []
         for _ in range(args.repeats):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = compare(reference, pd.read_parquet(path), DriftSettings())
             ours.append(time.perf_counter() - started)
+            ours_cpu.append(time.process_time() - cpu)
             started = time.perf_counter()
             peer_drifted = scipy_peer(reference.drop(columns=PREDICTION_COLUMN), current)
             peer.append(time.perf_counter() - started)
@@ -98,8 +99,15 @@ def main() -> None:
         raise SystemExit(f"wrong features flagged: {result.drifted_features}")
     if peer_drifted != len(result.drifted_features):
         raise SystemExit("the peer flags a different number of features: comparison void")
+    # On a shared machine the wall time includes waiting for a core; the CPU time (all
+    # threads of this process) is what the check costs when it has the machine to itself.
+    cpu = min(ours_cpu)
     verdict = "met" if best < TARGET_SECONDS else "NOT met"
-    print(f"target (< {TARGET_SECONDS:.0f} s for {args.rows:,} rows): {verdict}")
+    print(f"CPU time of the check: {cpu:.2f} s")
+    print(
+        f"target (< {TARGET_SECONDS:.0f} s for {args.rows:,} rows): {verdict} on wall time, "
+        f"{'met' if cpu < TARGET_SECONDS else 'NOT met'} on CPU time"
+    )
 
 
 if __name__ == "__main__":

@@ -214,3 +214,37 @@ def test_chi_square_is_scipys() -> None:
     assert feature.statistic == pytest.approx(expected.statistic)
     assert feature.p_value == pytest.approx(expected.pvalue)
     assert feature.missing_reference == pytest.approx(reference["c"].isna().mean())
+
+
+AZURE_COLLECTOR_SCRIPT = """
+from pathlib import Path
+import numpy as np
+from azureml.ai.monitoring.queue import get_queue
+from {{ cookiecutter.package_name }}.monitoring.collect import recorder_from_environment
+
+record = recorder_from_environment(Path("/models/churn/4"))
+record("req-9", {"x": np.array([1.0, 2.0]), "c": np.array(["a", None], dtype=object)}, [0, 1])
+print(get_queue().length())
+"""
+
+
+def test_on_azure_the_data_collector_receives_inputs_and_outputs(tmp_path: Path) -> None:
+    """With collection configured (the legacy switch; no sidecar: the sender thread is off),
+    one request queues one `model_inputs` and one `model_outputs` payload. A subprocess:
+    the collector keeps global state."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, AZUREML_MDC_ENABLED="true", AZUREML_MDC_WORKER_DISABLED="true")
+    env.pop("INFERENCE_LOG_DIR", None)
+    done = subprocess.run(
+        [sys.executable, "-c", AZURE_COLLECTOR_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "2"

@@ -1,6 +1,7 @@
 """Which inference recorder the scoring script uses, decided once per server worker.
 
-- On an Azure ML online deployment with data collection on (Azure sets AZUREML_MDC_ENABLED),
+- On an Azure ML online deployment with data collection on (the collector's configuration
+  variables, AZUREML_MDC_CONFIG_PATH or AZUREML_MDC_ENABLED, are set),
   the `azureml-ai-monitoring` Collector sends inputs and outputs to the `model_inputs` and
   `model_outputs` collections, joined by the request's correlation id; the Azure ML model
   monitor reads them from there.
@@ -21,6 +22,8 @@ import numpy as np
 
 INFERENCE_LOG_ENV = "INFERENCE_LOG_DIR"
 FLUSH_SECONDS_ENV = "INFERENCE_LOG_FLUSH_SECONDS"
+# The variables azureml-ai-monitoring itself reads to know that collection is configured.
+AZURE_COLLECTOR_CONFIG_ENV = "AZUREML_MDC_CONFIG_PATH"
 AZURE_COLLECTOR_ENV = "AZUREML_MDC_ENABLED"
 
 # record(correlation_id, validated input columns, predictions)
@@ -31,7 +34,9 @@ logger = logging.getLogger("azmlinfsrv.inference_log")
 def recorder_from_environment(model_root: Path) -> Recorder | None:
     """The recorder for this worker; `model_root` is AZUREML_MODEL_DIR (`.../<name>/<version>`)."""
     version = model_root.name
-    if os.environ.get(AZURE_COLLECTOR_ENV, "").lower() == "true":
+    if os.environ.get(AZURE_COLLECTOR_CONFIG_ENV) or (
+        os.environ.get(AZURE_COLLECTOR_ENV, "").lower() == "true"
+    ):
         return _azure_collector(version)
     folder = os.environ.get(INFERENCE_LOG_ENV)
     if not folder:
