@@ -46,6 +46,8 @@ def pipeline_class(settings: Settings) -> type:
 
 
 def retrain_local(settings: Settings, observer: Any = None) -> RetrainOutcome:
+    """`--backend local` trains here whatever `backend` the config names for `run`."""
+    settings = settings.model_copy(update={"backend": "local"})
     context = pipeline_class(settings)(settings).run(observer)
     registration = context.registration
     if registration is None:
