@@ -248,3 +248,30 @@ def test_on_azure_the_data_collector_receives_inputs_and_outputs(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "2"
+
+
+SHUTDOWN_SCRIPT = """
+import sys
+import numpy as np
+from pathlib import Path
+from {{ cookiecutter.package_name }}.monitoring.inference_log import InferenceLog
+
+log = InferenceLog(Path(sys.argv[1]), "1", flush_seconds=3600)
+log.record("only", {"x": np.array([1.0])}, [0])
+"""  # exits at once: the only flush is the one at interpreter shutdown
+
+
+def test_a_process_that_exits_before_any_flush_still_writes_its_rows(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", SHUTDOWN_SCRIPT, str(tmp_path / "log")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Could not write" not in done.stderr, done.stderr
+    assert read_window(tmp_path / "log", timedelta(hours=1))[CORRELATION_ID].tolist() == ["only"]

@@ -15,6 +15,7 @@ Each row: the model's input columns as validated, `_prediction`, `_model_version
 from __future__ import annotations
 
 import atexit
+import io
 import logging
 import os
 import re
@@ -56,6 +57,10 @@ class InferenceLog:
         self._write_lock = threading.Lock()  # one flush at a time (the thread, or close)
         self._stopped = threading.Event()
         self._sequence = 0
+        # Write once to memory now: pyarrow imports part of its writer lazily, and an import
+        # that registers an exit hook fails once the interpreter is shutting down, which is
+        # exactly when a worker stopped right after starting makes its first (final) flush.
+        pd.DataFrame({"warm_up": [0.0]}).to_parquet(io.BytesIO(), index=False)
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self._thread.start()
         atexit.register(self.close)
