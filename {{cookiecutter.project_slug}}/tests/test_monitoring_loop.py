@@ -130,3 +130,42 @@ def test_azure_retrain_without_the_azure_setup_is_a_clear_error(project: Path) -
     assert code == 1, output
     assert "Traceback" not in output
     assert "azure" in output.lower()
+
+
+def test_drift_over_a_window_of_the_inference_log(project: Path) -> None:
+    """What `serve` logged (written here by the same InferenceLog the server uses), read back
+    by `--since`: unshifted requests are no drift, shifted ones are."""
+    import mlflow.sklearn
+
+    from {{ cookiecutter.package_name }}.monitoring.inference_log import InferenceLog
+
+    config = str(project / "config" / "pipeline.yaml")
+    code, output = cli("run", "--config", config)
+    assert code == 0, output
+    settings = load_settings(Path(config))
+    features = pd.read_csv(project / "data" / "sample.csv").drop(columns=["churned"])
+
+    configure_tracking(settings)
+    champion = mlflow.sklearn.load_model(f"models:/{settings.model_name}/1")
+
+    def log_requests(frame: pd.DataFrame, folder: str) -> None:
+        log = InferenceLog(project / folder, "1", flush_seconds=3600)
+        for start in range(0, len(frame), 50):
+            chunk = frame.iloc[start : start + 50]
+            columns = {name: chunk[name].to_numpy() for name in chunk.columns}
+            log.record(f"req-{start}", columns, champion.predict(chunk).tolist())
+        log.close()
+
+    log_requests(features, ".mlflow/inference")
+    code, output = cli("monitor", "drift", "--since", "1h", "--config", config)
+    assert code == 0, output
+    assert "no drift" in output and "inference log, last 1h" not in output  # one-line summary
+
+    shifted = pd.read_csv(shifted_sample(project))
+    log_requests(shifted, "shifted-log")
+    config_tree = yaml.safe_load(Path(config).read_text())
+    config_tree["monitoring"]["inference_log"]["path"] = "shifted-log"
+    write_config(project, config_tree)
+    code, output = cli("monitor", "drift", "--since", "30m", "--config", config)
+    assert code == DRIFT_EXIT_CODE, output
+    assert "DRIFT" in output and "monthly_charges" in output
