@@ -22,10 +22,17 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 # "dummy" predicts the class priors: a baseline every real model must beat, and a deliberately
 # worse challenger for trying the champion gate.
-ModelFamily = Literal["gradient_boosting", "random_forest", "logistic_regression", "dummy"]
+ModelFamily = Literal[
+    "gradient_boosting", "random_forest", "logistic_regression", "xgboost", "dummy"
+]
 MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall"]
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
-MODEL_FAMILIES: tuple[str, ...] = ("gradient_boosting", "random_forest", "logistic_regression")
+MODEL_FAMILIES: tuple[str, ...] = (
+    "gradient_boosting",
+    "random_forest",
+    "logistic_regression",
+    "xgboost",
+)
 
 
 class ConfigError(PipelineError):
@@ -72,7 +79,11 @@ class AutoMLSettings(_Section):
     enabled: bool = {{ "True" if cookiecutter.use_automl == "yes" else "False" }}
     n_trials: int = Field(12, ge=1)
     timeout_seconds: int = Field(120, ge=1)
-    families: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES), min_length=1)
+    # xgboost is searchable too (add it here or in the config); it costs more per trial.
+    families: list[ModelFamily] = Field(
+        default_factory=lambda: ["gradient_boosting", "random_forest", "logistic_regression"],
+        min_length=1,
+    )
     cv_folds: int = Field(3, ge=2)
 
 
