@@ -20,7 +20,7 @@ from rich.status import Status
 from rich.table import Table
 
 from .azure.cli import app as azure_app
-from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
+from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, PACKAGE_NAME, Settings, find_config, load_settings
 from .errors import PipelineError
 from .serving.commands import score_batch, serve
 
@@ -155,6 +155,9 @@ def run(
             tracking__model_name=model_name,
             backend=backend,
         )
+        if settings.backend == "azure":
+            _submit_to_azure(settings)
+            return
         from .pipeline import STEP_NAMES, BasePipeline
 
         progress = ConsoleProgress(len(STEP_NAMES))
@@ -171,6 +174,16 @@ def run(
     )
     if context.registration is not None:
         console.print(f"Result: {_outcome(context.registration)}", soft_wrap=True)
+
+
+def _submit_to_azure(settings: Settings) -> None:
+    """`backend: azure`: the same steps as an Azure ML pipeline (`azure submit`, no wait)."""
+    from .azure.submit import submit_training
+    from .azure.workspace import ml_client
+
+    result = submit_training(settings, ml_client(settings), wait=False, timeout_minutes=0)
+    console.print(f"Submitted {result.job}: {result.studio_url}", soft_wrap=True)
+    console.print(f"Follow it with: {PACKAGE_NAME} azure status {result.job}", soft_wrap=True)
 
 
 def _outcome(registration: Registration) -> str:

@@ -112,6 +112,12 @@ def resolve_workspace(
     """
     azure = settings.azure
     project_dir = settings.project_dir
+    subscription_id = os.environ.get(SUBSCRIPTION_ENV) or azure.subscription_id
+    if require_subscription and not subscription_id:
+        raise AzureConfigError(
+            f"No Azure subscription: set {SUBSCRIPTION_ENV} or azure.subscription_id in "
+            "config/pipeline.yaml (`azure submit --dry-run` works without one)"
+        )
     environment = environment or azure.environment
     if environment is None:
         environments = infra_environments(project_dir)
@@ -119,7 +125,7 @@ def resolve_workspace(
             raise AzureConfigError(f"No environments in {project_dir / INFRA_SETTINGS}")
         environment = environments[0]
     given: dict[str, str | None] = {
-        "subscription_id": os.environ.get(SUBSCRIPTION_ENV) or azure.subscription_id,
+        "subscription_id": subscription_id,
         "resource_group_name": os.environ.get(RESOURCE_GROUP_ENV) or azure.resource_group_name,
         "workspace_name": os.environ.get(WORKSPACE_ENV) or azure.workspace_name,
         "cpu_cluster_name": azure.cpu_cluster_name,
@@ -129,11 +135,6 @@ def resolve_workspace(
     derived: dict[str, str] = {}
     if missing:
         derived = {key: derived_names(project_dir, environment)[key] for key in missing}
-    if require_subscription and not given["subscription_id"]:
-        raise AzureConfigError(
-            f"No Azure subscription for environment '{environment}': set {SUBSCRIPTION_ENV} "
-            "or azure.subscription_id in config/pipeline.yaml"
-        )
     values = {**given, **derived}
     return WorkspaceCoordinates(
         subscription_id=values["subscription_id"],
@@ -149,10 +150,10 @@ def resolve_workspace(
 def ml_client(settings: Settings, environment: str | None = None) -> MLClient:
     """An `MLClient` for the resolved workspace, authenticated with `DefaultAzureCredential`
     (OIDC in CI, `az login` on a laptop)."""
+    coordinates = resolve_workspace(settings, environment)  # fails fast, before the SDK import
     from azure.ai.ml import MLClient
     from azure.identity import DefaultAzureCredential
 
-    coordinates = resolve_workspace(settings, environment)
     return MLClient(
         DefaultAzureCredential(),
         subscription_id=coordinates.subscription_id,

@@ -1,0 +1,111 @@
+"""The command each Azure ML component runs, run here with Azure ML's layout.
+
+Inputs are mounted files and folders, outputs are empty folders, and MLflow is pointed at the
+job's own run through `MLFLOW_TRACKING_URI` and `MLFLOW_RUN_ID`, as Azure ML does (here the
+local SQLite store stands in for the workspace). Each step's outputs must be what the next
+component reads: the proof that the Azure pipeline runs the same code as the local one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from azure_fixtures import azure_project
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }}.azure.components import StepSpec, step_specs, sweep_trial_spec
+from {{ cookiecutter.package_name }}.config import SearchDimension
+
+pytestmark = pytest.mark.slow
+PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
+
+
+def run_component(
+    spec: StepSpec, project: Path, mounts: dict[str, str], client: MlflowClient, uri: str
+) -> str:
+    """Run `spec.command` as an Azure ML job would; returns the job's MLflow run id."""
+    experiment = client.get_experiment_by_name("azureml-job") or client.get_experiment(
+        client.create_experiment("azureml-job")
+    )
+    run = client.create_run(experiment.experiment_id, run_name=spec.step)
+    command = PLACEHOLDER.sub(lambda m: mounts[m.group(2)], spec.command)
+    unresolved = PLACEHOLDER.findall(command)
+    assert not unresolved, unresolved
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_RUN_ID": run.info.run_id,
+        "MLFLOW_EXPERIMENT_NAME": "azureml-job",
+    }
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"{spec.step}: {done.stdout}\n{done.stderr}"
+    return run.info.run_id
+
+
+def test_components_chain_through_azure_ml_mounts(tmp_path: Path, empty_store: Path) -> None:
+    project = azure_project(tmp_path / "code", empty_store)
+    uri = f"sqlite:///{project / '.mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mnt = tmp_path / "mnt"
+    data = mnt / "inputs" / "data" / "sample.csv"  # a uri_file input is mounted as a file
+    data.parent.mkdir(parents=True)
+    shutil.copy(project / "data" / "sample.csv", data)
+    folders = {name: mnt / "outputs" / name for name in ("prepared", "model", "evaluation", "registration")}
+    for folder in folders.values():
+        folder.mkdir(parents=True)  # Azure ML creates every output folder before the job starts
+    mounts = {"data": str(data), **{name: str(folder) for name, folder in folders.items()}}
+    specs = step_specs()
+
+    run_component(specs["prepare"], project, mounts, client, uri)
+    assert {p.name for p in folders["prepared"].iterdir()} >= {"train.parquet", "test.parquet"}
+
+    train_run = run_component(specs["train"], project, mounts, client, uri)
+    assert (folders["model"] / "model" / "MLmodel").is_file()
+    assert client.get_run(train_run).data.params["model.family"] == "{{ cookiecutter.model_family }}"
+
+    evaluate_run = run_component(specs["evaluate"], project, mounts, client, uri)
+    assert (folders["evaluation"] / "evaluation.json").is_file()
+    assert "{{ cookiecutter.primary_metric }}" in client.get_run(evaluate_run).data.metrics
+
+    register_run = run_component(specs["register"], project, mounts, client, uri)
+    registration = (folders["registration"] / "registration.json").read_text()
+    assert '"promoted": true' in registration
+    assert client.get_run(register_run).data.tags["registered.version"] == "1"
+    (version,) = client.search_model_versions("name = '{{ cookiecutter.package_name }}'")
+    assert version.tags["production"] == "true"
+
+
+def test_sweep_trial_trains_with_its_params_and_logs_the_metric(tmp_path, empty_store) -> None:
+    project = azure_project(tmp_path / "code", empty_store)
+    uri = f"sqlite:///{project / '.mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    prepared = tmp_path / "mnt" / "prepared"
+    shutil.copytree(Path(__file__).parent.parent / "data", tmp_path / "data")
+    run_component(
+        step_specs()["prepare"],
+        project,
+        {"data": str(project / "data" / "sample.csv"), "prepared": str(prepared)},
+        client,
+        uri,
+    )
+    model = tmp_path / "mnt" / "model"
+    model.mkdir(parents=True)
+    spec = sweep_trial_spec({"min_samples_leaf": SearchDimension(type="choice", values=[5, 9])})
+    config = project / "config" / "pipeline.yaml"
+    config.write_text(config.read_text().replace("family: {{ cookiecutter.model_family }}", "family: random_forest"))
+    trial = run_component(
+        spec, project, {"prepared": str(prepared), "model": str(model), "min_samples_leaf": "9"}, client, uri
+    )
+    assert (model / "model" / "MLmodel").is_file()
+    logged = client.get_run(trial).data
+    assert logged.params["model.param.min_samples_leaf"] == "9"
+    assert "{{ cookiecutter.primary_metric }}" in logged.metrics  # what the sweep optimizes
