@@ -99,7 +99,9 @@ class FakeJobs:
 
     def list(self, parent_job_name: str) -> Iterator[Any]:
         for step in ("prepare", "train", "evaluate", "register"):
-            yield SimpleNamespace(name=f"{parent_job_name}-{step}", display_name=step, status="Completed")
+            yield SimpleNamespace(
+                name=f"{parent_job_name}-{step}", display_name=step, status="Completed"
+            )
 
     def download(self, name: str, output_name: str, download_path: str) -> None:
         folder = Path(download_path) / "named-outputs" / output_name

@@ -51,7 +51,7 @@ def test_submit_returns_at_once_with_the_job_and_its_studio_url(project, monkeyp
     assert result.exit_code == 0, result.output
     assert "Submitted job-1: https://ml.azure.com/runs/job-1" in result.output
     assert client.jobs.gets == 0  # not waited on
-    job, experiment = client.jobs.submitted[0]
+    _, experiment = client.jobs.submitted[0]
     assert experiment == "{{ cookiecutter.package_name }}"
     # Environments and the data asset were registered first, once.
     assert sorted(e.name for e in client.environments.created) == [

@@ -59,7 +59,8 @@ def test_components_chain_through_azure_ml_mounts(tmp_path: Path, empty_store: P
     data = mnt / "inputs" / "data" / "sample.csv"  # a uri_file input is mounted as a file
     data.parent.mkdir(parents=True)
     shutil.copy(project / "data" / "sample.csv", data)
-    folders = {name: mnt / "outputs" / name for name in ("prepared", "model", "evaluation", "registration")}
+    names = ("prepared", "model", "evaluation", "registration")
+    folders = {name: mnt / "outputs" / name for name in names}
     for folder in folders.values():
         folder.mkdir(parents=True)  # Azure ML creates every output folder before the job starts
     mounts = {"data": str(data), **{name: str(folder) for name, folder in folders.items()}}
@@ -101,10 +102,10 @@ def test_sweep_trial_trains_with_its_params_and_logs_the_metric(tmp_path, empty_
     model.mkdir(parents=True)
     spec = sweep_trial_spec({"min_samples_leaf": SearchDimension(type="choice", values=[5, 9])})
     config = project / "config" / "pipeline.yaml"
-    config.write_text(config.read_text().replace("family: {{ cookiecutter.model_family }}", "family: random_forest"))
-    trial = run_component(
-        spec, project, {"prepared": str(prepared), "model": str(model), "min_samples_leaf": "9"}, client, uri
-    )
+    settings = config.read_text()
+    config.write_text(settings.replace("family: {{ cookiecutter.model_family }}", "family: random_forest"))
+    mounts = {"prepared": str(prepared), "model": str(model), "min_samples_leaf": "9"}
+    trial = run_component(spec, project, mounts, client, uri)
     assert (model / "model" / "MLmodel").is_file()
     logged = client.get_run(trial).data
     assert logged.params["model.param.min_samples_leaf"] == "9"

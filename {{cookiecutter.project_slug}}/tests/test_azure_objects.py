@@ -86,7 +86,7 @@ def round_trips(loader, path: Path, tmp_path: Path) -> object:
 
 
 def test_dry_run_needs_no_azure_settings_and_says_which_names_it_derived(written) -> None:
-    project, output, said = written
+    _, output, said = written
     assert "derived from infra/ for environment 'dev'" in said
     assert "workspace_name=mlw-" in said
     names = sorted(p.relative_to(output).as_posix() for p in output.rglob("*.yml"))
@@ -133,7 +133,8 @@ def test_environments_come_from_the_lock_with_pinned_images_and_precompiled_byte
     project, output, _ = written
     lock = (project / "requirements.lock").read_text()
     for kind in ("cpu", "gpu"):
-        environment = round_trips(aml.load_environment, output / "environments" / f"{kind}.yml", tmp_path)
+        path = output / "environments" / f"{kind}.yml"
+        environment = round_trips(aml.load_environment, path, tmp_path)
         context = Path(environment.build.path)
         dockerfile = (context / "Dockerfile").read_text()
         image = re.search(r"^FROM (\S+)$", dockerfile, re.MULTILINE).group(1)
@@ -177,7 +178,8 @@ def test_gpu_family_trains_on_the_gpu_cluster_in_a_sweep(aml, gpu_sweep, tmp_pat
     sweep = job.jobs["train"]
     assert sweep.type == "sweep"
     assert sweep.compute == "gpu-cluster"
-    assert sweep.objective.primary_metric == "roc_auc" and sweep.objective.goal == "maximize"
+    assert sweep.objective.primary_metric == "{{ cookiecutter.primary_metric }}"
+    assert sweep.objective.goal == "maximize"
     assert sweep.limits.max_total_trials == 8
     assert sweep.early_termination.type == "bandit"
     assert sorted(sweep.search_space) == ["learning_rate", "max_depth"]
@@ -208,7 +210,11 @@ def test_serverless_option_and_ml_client_validation(aml, tmp_path, empty_store) 
 
 
 def test_automl_job_maps_metric_and_families(aml, tmp_path, empty_store) -> None:
-    from {{ cookiecutter.package_name }}.azure.automl_job import build_automl_job, build_mltable_asset
+    from {{ cookiecutter.package_name }}.azure.automl_job import (
+        AUTOML_METRICS,
+        build_automl_job,
+        build_mltable_asset,
+    )
 
     project = azure_project(tmp_path / "p", empty_store)
     settings = load_settings(
@@ -222,7 +228,8 @@ def test_automl_job_maps_metric_and_families(aml, tmp_path, empty_store) -> None
     # the offline proof.
     loaded = round_trips(aml.load_job, tmp_path / "automl.yml", tmp_path)
     assert loaded._to_rest_object().properties.task_details.target_column_name == "churned"
-    assert loaded.primary_metric.lower().replace("_", "") == "aucweighted"
+    expected = AUTOML_METRICS["{{ cookiecutter.primary_metric }}"].lower().replace("_", "")
+    assert loaded.primary_metric.lower().replace("_", "") == expected
     assert loaded.training.allowed_training_algorithms == ["XGBoostClassifier", "RandomForest"]
     assert loaded.limits.max_trials == settings.automl.n_trials
     loaded_table = round_trips(aml.load_data, _dump(table, tmp_path / "table.yml"), tmp_path)

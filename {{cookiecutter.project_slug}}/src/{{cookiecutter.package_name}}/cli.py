@@ -20,7 +20,14 @@ from rich.status import Status
 from rich.table import Table
 
 from .azure.cli import app as azure_app
-from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, PACKAGE_NAME, Settings, find_config, load_settings
+from .config import (
+    CONFIG_RELATIVE_PATH,
+    MODEL_FAMILIES,
+    PACKAGE_NAME,
+    Settings,
+    find_config,
+    load_settings,
+)
 from .errors import PipelineError
 from .serving.commands import score_batch, serve
 

@@ -120,7 +120,7 @@ def build_pipeline_job(
         default_compute=plan.default,
         experiment_name=experiment_name(settings),
     )
-    def training(training_data):  # noqa: ANN001, ANN202 (the SDK reads no string annotations)
+    def training(training_data):  # unannotated: the SDK cannot read string annotations
         prepare = components["prepare"](data=training_data)
         if sweep.enabled:
             trial = components["train_trial"](
