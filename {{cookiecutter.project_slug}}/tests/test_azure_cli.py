@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from azure_fixtures import FakeMLClient, azure_project
+from conftest import PROJECT_DIR
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.azure import submit as submit_module
@@ -157,3 +158,41 @@ def test_setup_switches_datastores_to_identity_and_is_idempotent(project, monkey
     assert second.exit_code == 0
     assert second.output.count("up to date") == 3
     assert client.datastores.updated == ["workspaceblobstore", "workspaceartifactstore"]
+
+
+def test_coordinates_config_then_variables_then_infra_names(tmp_path, empty_store, monkeypatch):
+    import sys
+
+    from {{ cookiecutter.package_name }}.config import load_settings
+
+    sys.path.insert(0, str(PROJECT_DIR / "infra"))
+    try:
+        from mlops_infra.naming import Names
+    finally:
+        sys.path.remove(str(PROJECT_DIR / "infra"))
+    infra = json.loads((PROJECT_DIR / "infra" / "settings.json").read_text())
+    names = Names(infra["project_slug"], infra["resource_prefix"], "prod", infra["location"])
+    project = azure_project(tmp_path, empty_store, workspace_name="mlw-from-config")
+    settings = load_settings(project / "config" / "pipeline.yaml")
+    for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_ML_WORKSPACE"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(workspace.AzureConfigError, match="AZURE_SUBSCRIPTION_ID"):
+        workspace.resolve_workspace(settings, "prod")
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub")
+    found = workspace.resolve_workspace(settings, "prod")
+    assert found.workspace_name == "mlw-from-config"
+    assert found.resource_group_name == names.resource_group
+    assert found.derived == ("resource_group_name", "cpu_cluster_name", "gpu_cluster_name")
+    monkeypatch.setenv("AZURE_ML_WORKSPACE", "mlw-from-variable")
+    assert workspace.resolve_workspace(settings, "prod").workspace_name == "mlw-from-variable"
+    monkeypatch.delenv("AZURE_ML_WORKSPACE")
+    settings.azure.workspace_name = None
+    assert workspace.resolve_workspace(settings, "prod").workspace_name == names.workspace
+
+
+def test_train_param_must_be_key_equals_value(project) -> None:
+    config = str(project / "config" / "pipeline.yaml")
+    arguments = ["--train-data", "x.parquet", "--output", "out", "--param", "max_depth"]
+    result = CliRunner().invoke(app, ["train", "--config", config, *arguments])
+    assert result.exit_code == 1
+    assert "--param 'max_depth' is not KEY=VALUE" in result.output

@@ -133,10 +133,11 @@ def wait_for_job(
     name: str,
     timeout_minutes: float,
     *,
-    poll_seconds: float = POLL_SECONDS,
+    poll_seconds: float | None = None,
     on_status: Callable[[str], None] | None = None,
 ) -> tuple[str, bool]:
     """Poll until the job ends or the timeout passes: (last status, timed out)."""
+    interval = POLL_SECONDS if poll_seconds is None else poll_seconds
     deadline = time.monotonic() + timeout_minutes * 60
     last = None
     while True:
@@ -150,7 +151,7 @@ def wait_for_job(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return status, True
-        time.sleep(min(poll_seconds, remaining))
+        time.sleep(min(interval, remaining))
 
 
 def gate_outcome(client: Any, coordinates: WorkspaceCoordinates, name: str) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def submit_training(
     timeout_minutes: int,
     environment: str | None = None,
     on_status: Callable[[str], None] | None = None,
-    poll_seconds: float = POLL_SECONDS,
+    poll_seconds: float | None = None,
 ) -> SubmissionResult:
     """Register what the pipeline needs (idempotent), submit it, and optionally wait.
 
