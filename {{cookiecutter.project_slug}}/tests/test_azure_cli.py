@@ -18,6 +18,8 @@ from {{ cookiecutter.package_name }}.azure import submit as submit_module
 from {{ cookiecutter.package_name }}.azure import workspace
 from {{ cookiecutter.package_name }}.cli import app
 
+FIRST = "{{ cookiecutter.environments.split(',')[0].strip() }}"  # the default environment
+LAST = "{{ cookiecutter.environments.split(',')[-1].strip() }}"
 REGISTRATION = {
     "model_name": "{{ cookiecutter.package_name }}",
     "version": "7",
@@ -106,7 +108,7 @@ def test_azure_errors_name_the_workspace_and_the_object(project, monkeypatch) ->
     assert result.exit_code == 1
     message = result.output.replace("\n", " ")
     assert "Submitting pipeline job {{ cookiecutter.package_name }} training" in message
-    assert "workspace 'mlw-" in message and "rg-{{ cookiecutter.project_slug }}-dev" in message
+    assert "workspace 'mlw-" in message and f"rg-{{ cookiecutter.project_slug }}-{FIRST}" in message
     assert "Quota exceeded" in message and "Traceback" not in message
 
 
@@ -138,14 +140,14 @@ def test_status_prints_each_step_and_the_gate(project, monkeypatch) -> None:
 
 def test_schedule_creates_then_disables(project, monkeypatch) -> None:
     client = use(FakeMLClient(), monkeypatch)
-    result = azure(project, "schedule", "--environment", "prod")
+    result = azure(project, "schedule", "--environment", LAST)
     assert result.exit_code == 0, result.output
     (schedule,) = client.schedules.created
-    assert schedule.name == "{{ cookiecutter.project_slug }}-retrain-prod"
+    assert schedule.name == f"{{ cookiecutter.project_slug }}-retrain-{LAST}"
     assert schedule.trigger.expression == "0 3 * * 1"
-    assert schedule.create_job.tags["environment"] == "prod"
-    assert azure(project, "schedule", "--environment", "prod", "--disable").exit_code == 0
-    assert client.schedules.disabled == ["{{ cookiecutter.project_slug }}-retrain-prod"]
+    assert schedule.create_job.tags["environment"] == LAST
+    assert azure(project, "schedule", "--environment", LAST, "--disable").exit_code == 0
+    assert client.schedules.disabled == [f"{{ cookiecutter.project_slug }}-retrain-{LAST}"]
 
 
 def test_setup_switches_datastores_to_identity_and_is_idempotent(project, monkeypatch) -> None:
@@ -171,23 +173,25 @@ def test_coordinates_config_then_variables_then_infra_names(tmp_path, empty_stor
     finally:
         sys.path.remove(str(PROJECT_DIR / "infra"))
     infra = json.loads((PROJECT_DIR / "infra" / "settings.json").read_text())
-    names = Names(infra["project_slug"], infra["resource_prefix"], "prod", infra["location"])
+    names = Names(infra["project_slug"], infra["resource_prefix"], LAST, infra["location"])
     project = azure_project(tmp_path, empty_store, workspace_name="mlw-from-config")
     settings = load_settings(project / "config" / "pipeline.yaml")
     for variable in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZURE_ML_WORKSPACE"):
         monkeypatch.delenv(variable, raising=False)
     with pytest.raises(workspace.AzureConfigError, match="AZURE_SUBSCRIPTION_ID"):
-        workspace.resolve_workspace(settings, "prod")
+        workspace.resolve_workspace(settings, LAST)
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "sub")
-    found = workspace.resolve_workspace(settings, "prod")
+    found = workspace.resolve_workspace(settings, LAST)
     assert found.workspace_name == "mlw-from-config"
     assert found.resource_group_name == names.resource_group
     assert found.derived == ("resource_group_name", "cpu_cluster_name", "gpu_cluster_name")
     monkeypatch.setenv("AZURE_ML_WORKSPACE", "mlw-from-variable")
-    assert workspace.resolve_workspace(settings, "prod").workspace_name == "mlw-from-variable"
+    assert workspace.resolve_workspace(settings, LAST).workspace_name == "mlw-from-variable"
     monkeypatch.delenv("AZURE_ML_WORKSPACE")
     settings.azure.workspace_name = None
-    assert workspace.resolve_workspace(settings, "prod").workspace_name == names.workspace
+    assert workspace.resolve_workspace(settings, LAST).workspace_name == names.workspace
+    with pytest.raises(workspace.AzureConfigError, match="not one of"):
+        workspace.resolve_workspace(settings, "nosuchenv")
 
 
 def test_train_param_must_be_key_equals_value(project) -> None:

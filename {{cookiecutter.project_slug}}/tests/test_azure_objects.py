@@ -87,7 +87,8 @@ def round_trips(loader, path: Path, tmp_path: Path) -> object:
 
 def test_dry_run_needs_no_azure_settings_and_says_which_names_it_derived(written) -> None:
     _, output, said = written
-    assert "derived from infra/ for environment 'dev'" in said
+    first = "{{ cookiecutter.environments.split(',')[0].strip() }}"
+    assert f"derived from infra/ for environment '{first}'" in said
     assert "workspace_name=mlw-" in said
     names = sorted(p.relative_to(output).as_posix() for p in output.rglob("*.yml"))
     assert names == [
@@ -110,8 +111,8 @@ def test_pipeline_job_validates_and_round_trips(aml, written, tmp_path: Path) ->
     assert result.passed, result.error_messages
     assert sorted(job.jobs) == sorted(STEPS)
     assert job.settings.default_compute == "cpu-cluster"
-    assert job.jobs["train"].compute == "cpu-cluster"  # gradient boosting needs no GPU
-    assert "customer-churn-training-data:" in job.inputs["training_data"].path
+    assert job.jobs["train"].compute == "cpu-cluster"  # the baked family needs no GPU
+    assert "{{ cookiecutter.project_slug }}-training-data:" in job.inputs["training_data"].path
     assert {"lineage.git_commit", "lineage.config_sha256", "lineage.data_sha256"} <= set(job.tags)
     # Evaluate and register read the registry: Azure ML must never reuse an old result.
     assert not job.jobs["evaluate"].component.is_deterministic
@@ -167,7 +168,8 @@ def test_schedule_loads_with_its_pipeline_and_validates(aml, written) -> None:
     schedule = load_schedule(output / "schedule.yml")
     assert schedule._validate().passed
     assert schedule.trigger.expression == "0 3 * * 1"
-    assert schedule.name == "customer-churn-retrain-dev"
+    first = "{{ cookiecutter.environments.split(',')[0].strip() }}"
+    assert schedule.name == f"{{ cookiecutter.project_slug }}-retrain-{first}"
     assert sorted(schedule.create_job.jobs) == sorted(STEPS)
 
 
@@ -222,7 +224,8 @@ def test_automl_job_maps_metric_and_families(aml, tmp_path, empty_store) -> None
     )
     table = build_mltable_asset(settings, tmp_path / "table", "1")
     assert (Path(table.path) / "MLTable").is_file()
-    job = build_automl_job(settings, "azureml:customer-churn-training-table:1", "cpu-cluster")
+    table_reference = "azureml:{{ cookiecutter.project_slug }}-training-table:1"
+    job = build_automl_job(settings, table_reference, "cpu-cluster")
     job.dump(tmp_path / "automl.yml")
     # AutoML jobs have no local _validate: the loader's schema check and the REST form are
     # the offline proof.

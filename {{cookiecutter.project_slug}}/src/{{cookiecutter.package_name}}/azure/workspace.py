@@ -133,6 +133,10 @@ def resolve_workspace(
     }
     missing = [key for key, value in given.items() if not value and key != "subscription_id"]
     derived: dict[str, str] = {}
+    if missing and environment not in (known := infra_environments(project_dir)):
+        raise AzureConfigError(
+            f"Environment '{environment}' is not one of {', '.join(known)} (infra/settings.json)"
+        )
     if missing:
         derived = {key: derived_names(project_dir, environment)[key] for key in missing}
     values = {**given, **derived}
