@@ -51,7 +51,10 @@ def run_component(
     return run.info.run_id
 
 
-def test_components_chain_through_azure_ml_mounts(tmp_path: Path, empty_store: Path) -> None:
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> dict:
+    """prepare -> train -> evaluate -> register, each as its component runs it on Azure ML."""
+    tmp_path = tmp_path_factory.mktemp("azure-components")
     project = azure_project(tmp_path / "code", empty_store)
     uri = f"sqlite:///{project / '.mlflow' / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -64,48 +67,39 @@ def test_components_chain_through_azure_ml_mounts(tmp_path: Path, empty_store: P
     for folder in folders.values():
         folder.mkdir(parents=True)  # Azure ML creates every output folder before the job starts
     mounts = {"data": str(data), **{name: str(folder) for name, folder in folders.items()}}
-    specs = step_specs()
+    runs = {
+        step: run_component(spec, project, mounts, client, uri)
+        for step, spec in step_specs().items()
+    }
+    return {"project": project, "folders": folders, "client": client, "uri": uri, "runs": runs}
 
-    run_component(specs["prepare"], project, mounts, client, uri)
+
+def test_components_chain_through_azure_ml_mounts(chain: dict) -> None:
+    folders, client, runs = chain["folders"], chain["client"], chain["runs"]
     assert {p.name for p in folders["prepared"].iterdir()} >= {"train.parquet", "test.parquet"}
-
-    train_run = run_component(specs["train"], project, mounts, client, uri)
     assert (folders["model"] / "model" / "MLmodel").is_file()
-    assert client.get_run(train_run).data.params["model.family"] == "{{ cookiecutter.model_family }}"
-
-    evaluate_run = run_component(specs["evaluate"], project, mounts, client, uri)
+    family = client.get_run(runs["train"]).data.params["model.family"]
+    assert family == "{{ cookiecutter.model_family }}"
     assert (folders["evaluation"] / "evaluation.json").is_file()
-    assert "{{ cookiecutter.primary_metric }}" in client.get_run(evaluate_run).data.metrics
-
-    register_run = run_component(specs["register"], project, mounts, client, uri)
+    assert "{{ cookiecutter.primary_metric }}" in client.get_run(runs["evaluate"]).data.metrics
     registration = (folders["registration"] / "registration.json").read_text()
     assert '"promoted": true' in registration
-    assert client.get_run(register_run).data.tags["registered.version"] == "1"
+    assert client.get_run(runs["register"]).data.tags["registered.version"] == "1"
     (version,) = client.search_model_versions("name = '{{ cookiecutter.package_name }}'")
     assert version.tags["production"] == "true"
 
 
-def test_sweep_trial_trains_with_its_params_and_logs_the_metric(tmp_path, empty_store) -> None:
-    project = azure_project(tmp_path / "code", empty_store)
-    uri = f"sqlite:///{project / '.mlflow' / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    prepared = tmp_path / "mnt" / "prepared"
-    shutil.copytree(Path(__file__).parent.parent / "data", tmp_path / "data")
-    run_component(
-        step_specs()["prepare"],
-        project,
-        {"data": str(project / "data" / "sample.csv"), "prepared": str(prepared)},
-        client,
-        uri,
-    )
-    model = tmp_path / "mnt" / "model"
-    model.mkdir(parents=True)
+def test_sweep_trial_trains_with_its_params_and_logs_the_metric(chain: dict, tmp_path) -> None:
+    project, client = chain["project"], chain["client"]
+    model = tmp_path / "model"
+    model.mkdir()
     spec = sweep_trial_spec({"min_samples_leaf": SearchDimension(type="choice", values=[5, 9])})
     config = project / "config" / "pipeline.yaml"
     settings = config.read_text()
     config.write_text(settings.replace("family: {{ cookiecutter.model_family }}", "family: random_forest"))
-    mounts = {"prepared": str(prepared), "model": str(model), "min_samples_leaf": "9"}
-    trial = run_component(spec, project, mounts, client, uri)
+    prepared = str(chain["folders"]["prepared"])
+    mounts = {"prepared": prepared, "model": str(model), "min_samples_leaf": "9"}
+    trial = run_component(spec, project, mounts, client, chain["uri"])
     assert (model / "model" / "MLmodel").is_file()
     logged = client.get_run(trial).data
     assert logged.params["model.param.min_samples_leaf"] == "9"
