@@ -30,12 +30,12 @@ def sdk():
 
 def configured(project: Path) -> Path:
     config = yaml.safe_load((project / "config" / "pipeline.yaml").read_text())
-    config["azure"] = {
-        "subscription_id": "00000000-0000-0000-0000-000000000000",
-        "resource_group_name": "rg-churn-dev",
-        "workspace_name": "mlw-churn-dev",
-        "cpu_cluster_name": "cpu-cluster",
-    }
+    config["azure"].update(
+        subscription_id="00000000-0000-0000-0000-000000000000",
+        resource_group_name="rg-churn-dev",
+        workspace_name="mlw-churn-dev",
+        cpu_cluster_name="cpu-cluster",
+    )
     config["monitoring"]["azure"].update(
         endpoint_name="churn-online",
         deployment_name="green",

@@ -162,11 +162,6 @@ def drift_command(settings: Settings, cluster: str) -> Any:
 
     endpoint, deployment = _target(settings)
     azure = settings.monitoring.azure
-    if not azure.environment:
-        raise PipelineError(
-            "monitoring.azure.environment is not set: name the Azure ML environment that has "
-            "this project installed (e.g. the training environment) in config/pipeline.yaml"
-        )
     return CommandJob(
         display_name="drift-check-and-retrain",
         experiment_name=settings.tracking.experiment_name,
@@ -180,12 +175,20 @@ def drift_command(settings: Settings, cluster: str) -> Any:
                 type="uri_folder", path=f"{COLLECTOR_ROOT}/{endpoint}/{deployment}/model_inputs"
             )
         },
-        environment=azure.environment,
+        environment=azure.environment or _training_environment(settings),
         compute=cluster,
         identity=ManagedIdentityConfiguration(),
         environment_variables={"PYTHONPATH": "src"},
         tags={"project": PACKAGE_NAME, "monitoring": "drift-retrain"},
     )
+
+
+def _training_environment(settings: Settings) -> str:
+    """The CPU training environment `azure submit` registers (same lock, same digest)."""
+    from ..azure.environments import environment_specs
+
+    spec = environment_specs(settings)["cpu"]
+    return f"azureml:{spec.name}:{spec.version}"
 
 
 def drift_job_schedule(settings: Settings, cluster: str) -> Any:

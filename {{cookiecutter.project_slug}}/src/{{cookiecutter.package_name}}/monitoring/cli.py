@@ -138,13 +138,8 @@ def schedule(
             for path in paths:
                 console.print(f"wrote and validated {path}")
             return
-        try:
-            from ..azure.workspace import ml_client
-        except ImportError as error:
-            raise PipelineError(
-                f"creating schedules needs the Azure ML package (azure/workspace.py): {error}; "
-                "use --dry-run --output DIR meanwhile"
-            ) from None
+        from ..azure.workspace import ml_client
+
         names = azure_monitor.create_schedules(settings, ml_client(settings, environment), cluster)
     except (PipelineError, FileNotFoundError) as error:
         raise _fail(error) from None
@@ -152,17 +147,7 @@ def schedule(
 
 
 def _cluster_name(settings: Settings, environment: str | None) -> str:
-    """The CPU cluster: config `azure.cpu_cluster_name`, else the workspace coordinates."""
-    cluster = settings.azure.cpu_cluster_name if settings.azure else None
-    if not cluster:
-        try:
-            from ..azure.workspace import resolve_workspace
-        except ImportError:
-            pass
-        else:
-            cluster = resolve_workspace(settings, environment).cpu_cluster_name
-    if not cluster:
-        raise PipelineError(
-            "no CPU cluster name: set azure.cpu_cluster_name in config/pipeline.yaml"
-        )
-    return cluster
+    """The CPU cluster: `azure.cpu_cluster_name`, else the name the infrastructure derives."""
+    from ..azure.workspace import resolve_workspace
+
+    return resolve_workspace(settings, environment, require_subscription=False).cpu_cluster_name
