@@ -120,16 +120,37 @@ def test_drift_errors_exit_1_with_one_clear_line(project: Path) -> None:
     assert code == 1 and "lacks the model's input columns" in output, output
 
 
-def test_azure_retrain_without_the_azure_setup_is_a_clear_error(project: Path) -> None:
+def test_azure_retrain_submits_the_training_pipeline(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a subscription: one clear line. With one (the Azure calls replaced by fakes):
+    `submit_training` is called with --wait/--timeout-minutes and its outcome is reported."""
+    from {{ cookiecutter.package_name }}.azure import submit, workspace
+
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
     config = str(project / "config" / "pipeline.yaml")
     code, output = cli("run", "--config", config)
     assert code == 0, output
-    shifted = shifted_sample(project)
-    arguments = ["--data", str(shifted), "--retrain", "--backend", "azure"]
+    arguments = ["--data", str(shifted_sample(project)), "--retrain", "--backend", "azure"]
     code, output = cli("monitor", "drift", *arguments, "--config", config)
     assert code == 1, output
-    assert "Traceback" not in output
-    assert "azure" in output.lower()
+    assert "No Azure subscription" in output and "Traceback" not in output
+
+    calls = []
+
+    def fake_submit(settings, client, *, wait, timeout_minutes):
+        calls.append((client, wait, timeout_minutes))
+        return submit.SubmissionResult(
+            job="job-42", status="Completed", promoted=True, version="7", reason="better"
+        )
+
+    monkeypatch.setattr(workspace, "ml_client", lambda settings, environment=None: "client")
+    monkeypatch.setattr(submit, "submit_training", fake_submit)
+    more = ["--wait", "--timeout-minutes", "30"]
+    code, output = cli("monitor", "drift", *arguments, *more, "--config", config)
+    assert code == DRIFT_EXIT_CODE, output
+    assert calls == [("client", True, 30)]
+    assert "retrained (azure): v7 promoted to champion: better" in output
 
 
 def test_drift_over_a_window_of_the_inference_log(project: Path) -> None:

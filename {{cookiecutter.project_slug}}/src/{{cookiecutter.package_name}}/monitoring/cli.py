@@ -148,6 +148,8 @@ def schedule(
 
 def _cluster_name(settings: Settings, environment: str | None) -> str:
     """The CPU cluster: `azure.cpu_cluster_name`, else the name the infrastructure derives."""
+    if settings.azure.cpu_cluster_name:
+        return settings.azure.cpu_cluster_name
     from ..azure.workspace import resolve_workspace
 
     return resolve_workspace(settings, environment, require_subscription=False).cpu_cluster_name

@@ -56,7 +56,7 @@ def retrain_local(settings: Settings, observer: Any = None) -> RetrainOutcome:
 
 
 def retrain_azure(settings: Settings, *, wait: bool, timeout_minutes: int) -> RetrainOutcome:
-    """Submit the Azure ML training pipeline (issue 9's `submit_training`), lazily imported."""
+    """Submit the Azure ML training pipeline (`azure/submit.py`), imported only when used."""
     try:
         from ..azure.submit import submit_training
         from ..azure.workspace import ml_client
@@ -67,6 +67,6 @@ def retrain_azure(settings: Settings, *, wait: bool, timeout_minutes: int) -> Re
         ) from None
     client = ml_client(settings)
     result = submit_training(settings, client, wait=wait, timeout_minutes=timeout_minutes)
-    version = getattr(result, "version", None)
-    reason = getattr(result, "reason", None) or f"job {getattr(result, 'job', '?')} submitted"
-    return RetrainOutcome("azure", bool(getattr(result, "promoted", False)), version, reason)
+    timed_out = " (timed out waiting)" if getattr(result, "timed_out", False) else ""
+    reason = result.reason or f"Azure ML job {result.job}: {result.status}{timed_out}"
+    return RetrainOutcome("azure", bool(result.promoted), result.version, reason)
