@@ -1,0 +1,1 @@
+"""Azure Machine Learning: training jobs, endpoints and rollouts (imports the SDK lazily)."""
