@@ -21,6 +21,7 @@ from rich.table import Table
 
 from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
 from .errors import PipelineError
+from .azure.cli import app as azure_app
 from .serving.commands import score_batch, serve
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("score-batch")(score_batch)
+app.add_typer(azure_app, name="azure")
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
