@@ -26,7 +26,9 @@ def registry_with_versions(project: Path, count: int, champion: int | None):
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model(MODEL)
     for _ in range(count):
-        client.create_model_version(MODEL, source=(project / "model").as_uri(), tags={"model.digest": "d1"})
+        client.create_model_version(
+            MODEL, source=(project / "model").as_uri(), tags={"model.digest": "d1"}
+        )
     if champion is not None:
         client.set_model_version_tag(MODEL, str(champion), PRODUCTION_TAG, "true")
         client.set_registered_model_alias(MODEL, CHAMPION_ALIAS, str(champion))
@@ -83,7 +85,12 @@ def test_deploy_without_a_workspace_names_the_missing_settings(project, monkeypa
 def test_smoke_payloads_hold_a_valid_and_an_invalid_request() -> None:
     example = {"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]}
     good, bad = endpoint_ops.smoke_payloads(example, rows=5)
-    assert good == {"input_data": {"columns": ["a", "b"], "data": [[1, "x"], [2, "y"], [1, "x"], [2, "y"], [1, "x"]]}}
+    assert good == {
+        "input_data": {
+            "columns": ["a", "b"],
+            "data": [[1, "x"], [2, "y"], [1, "x"], [2, "y"], [1, "x"]],
+        }
+    }
     assert bad == {"input_data": {"columns": ["b"], "data": [["x"]]}}
     endpoint_ops.check_smoke((200, {"predictions": [0] * 5}), (400, {"message": "m"}), 5)
     with pytest.raises(endpoint_ops.RolloutCheckError, match="HTTP 500"):
@@ -96,7 +103,9 @@ def test_smoke_payloads_hold_a_valid_and_an_invalid_request() -> None:
 
 def test_health_verdict_fails_on_errors_or_latency() -> None:
     healthy = endpoint_ops.HealthSample(20, 0, tuple([50.0] * 19 + [90.0]))
-    assert "20 requests, 0 errors" in endpoint_ops.check_health(healthy, max_error_rate=0, max_p95_ms=100)
+    assert "20 requests, 0 errors" in endpoint_ops.check_health(
+        healthy, max_error_rate=0, max_p95_ms=100
+    )
     with pytest.raises(endpoint_ops.RolloutCheckError, match="error rate"):
         endpoint_ops.check_health(
             endpoint_ops.HealthSample(20, 1, (50.0,) * 20), max_error_rate=0.0, max_p95_ms=100
@@ -109,8 +118,14 @@ def test_health_verdict_fails_on_errors_or_latency() -> None:
 
 def done(version: str, new: str, environment: str = "prod") -> RolloutState:
     return RolloutState(
-        endpoint="ep", environment=environment, model_name=MODEL, version=version,
-        digest=f"sha-{version}", new=new, old=None, phase=Phase.DONE,
+        endpoint="ep",
+        environment=environment,
+        model_name=MODEL,
+        version=version,
+        digest=f"sha-{version}",
+        new=new,
+        old=None,
+        phase=Phase.DONE,
     )
 
 
@@ -126,8 +141,16 @@ def test_the_record_keeps_the_replaced_version_as_the_rollback_target() -> None:
 
 def test_journal_round_trips_through_endpoint_tags() -> None:
     state = RolloutState(
-        endpoint="ep", environment="dev", model_name=MODEL, version="4", digest="x",
-        new="green", old="blue", phase=Phase.SHIFT, step=1, substep=1,
+        endpoint="ep",
+        environment="dev",
+        model_name=MODEL,
+        version="4",
+        digest="x",
+        new="green",
+        old="blue",
+        phase=Phase.SHIFT,
+        step=1,
+        substep=1,
     )
     tags = {"project": "p", **endpoint_ops.journal_tags(state)}
     assert endpoint_ops.journal_from_tags(tags) == state
@@ -145,14 +168,24 @@ def test_serving_tags_move_and_production_follows_the_production_environment(pro
     client = registry_with_versions(project, count=3, champion=1)
     endpoint_ops.mark_serving(client, done("2", "green", "dev"), production_environment="prod")
     assert client.get_model_version(MODEL, "2").tags.get("serving.dev") == "true"
-    assert str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "1"  # dev: no promotion
+    assert (
+        str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "1"
+    )  # dev: no promotion
     endpoint_ops.mark_serving(client, done("3", "blue"), production_environment="prod")
     assert client.get_model_version(MODEL, "3").tags.get("serving.prod") == "true"
     assert str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "3"
-    tagged = [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'") if v.tags.get(PRODUCTION_TAG) == "true"]
+    tagged = [
+        str(v.version)
+        for v in client.search_model_versions(f"name = '{MODEL}'")
+        if v.tags.get(PRODUCTION_TAG) == "true"
+    ]
     assert tagged == ["3"]
     endpoint_ops.mark_serving(client, done("1", "green"), production_environment="prod")
-    serving = [str(v.version) for v in client.search_model_versions(f"name = '{MODEL}'") if v.tags.get("serving.prod") == "true"]
+    serving = [
+        str(v.version)
+        for v in client.search_model_versions(f"name = '{MODEL}'")
+        if v.tags.get("serving.prod") == "true"
+    ]
     assert serving == ["1"]
 
 
@@ -163,23 +196,44 @@ def test_waiting_for_a_batch_job_honours_the_timeout() -> None:
         clock["now"] += seconds
 
     statuses = iter(["Queued", "Running", "Completed"])
-    assert deploy_cli.wait_for_job(lambda: next(statuses), timeout_minutes=5, sleep=sleep, clock=lambda: clock["now"]) == "Completed"
+    assert (
+        deploy_cli.wait_for_job(
+            lambda: next(statuses), timeout_minutes=5, sleep=sleep, clock=lambda: clock["now"]
+        )
+        == "Completed"
+    )
     clock["now"] = 0.0
-    assert deploy_cli.wait_for_job(lambda: "Running", timeout_minutes=2, sleep=sleep, clock=lambda: clock["now"]) is None
+    assert (
+        deploy_cli.wait_for_job(
+            lambda: "Running", timeout_minutes=2, sleep=sleep, clock=lambda: clock["now"]
+        )
+        is None
+    )
     assert clock["now"] == pytest.approx(120)
 
 
 def test_endpoint_status_shows_an_unfinished_rollout() -> None:
     state = RolloutState(
-        endpoint="ep", environment="dev", model_name=MODEL, version="4", digest="x",
-        new="green", old="blue", phase=Phase.SHIFT, step=1,
+        endpoint="ep",
+        environment="dev",
+        model_name=MODEL,
+        version="4",
+        digest="x",
+        new="green",
+        old="blue",
+        phase=Phase.SHIFT,
+        step=1,
     )
     tags = {
         **endpoint_ops.journal_tags(state),
         **endpoint_ops.record_tags(done("3", "blue"), {}),
     }
     lines = deploy_cli.describe_endpoint(
-        "ep", {"blue": 50, "green": 50}, {}, {"blue": "m:3 (Succeeded)", "green": "m:4 (Succeeded)"}, tags
+        "ep",
+        {"blue": 50, "green": 50},
+        {},
+        {"blue": "m:3 (Succeeded)", "green": "m:4 (Succeeded)"},
+        tags,
     )
     assert lines[0] == "endpoint ep: blue 50%, green 50%"
     assert any("recorded:" in line and "v3 on blue" in line for line in lines)

@@ -33,13 +33,17 @@ def sdk():
 def settings_for(private: bool, **deployment) -> Settings:
     settings = Settings(project_dir=PROJECT_DIR)
     return settings.model_copy(
-        update={"deployment": settings.deployment.model_copy(update={"private": private, **deployment})}
+        update={
+            "deployment": settings.deployment.model_copy(update={"private": private, **deployment})
+        }
     )
 
 
 def test_default_names_follow_azure_rules_and_the_infra_hash(sdk) -> None:
     _, endpoints = sdk
-    from azure.ai.ml.entities._endpoint._endpoint_helpers import validate_endpoint_or_deployment_name
+    from azure.ai.ml.entities._endpoint._endpoint_helpers import (
+        validate_endpoint_or_deployment_name,
+    )
 
     sys.path.insert(0, str(PROJECT_DIR / "infra"))
     try:
@@ -54,7 +58,10 @@ def test_default_names_follow_azure_rules_and_the_infra_hash(sdk) -> None:
             validate_endpoint_or_deployment_name(name)
             assert name.endswith(
                 infra_hash(
-                    endpoints.PROJECT_SLUG, endpoints.RESOURCE_PREFIX, environment, endpoints.LOCATION
+                    endpoints.PROJECT_SLUG,
+                    endpoints.RESOURCE_PREFIX,
+                    environment,
+                    endpoints.LOCATION,
                 )
             )
             seen.add(name)
@@ -66,7 +73,7 @@ def test_default_names_follow_azure_rules_and_the_infra_hash(sdk) -> None:
 @pytest.mark.parametrize("bad", ["1starts-with-digit", "x", "a" * 33, "ends-with-"])
 def test_a_bad_configured_name_is_refused_with_the_setting_named(sdk, bad) -> None:
     _, endpoints = sdk
-    with pytest.raises(endpoints.EndpointConfigError, match="deployment.endpoint_name"):
+    with pytest.raises(endpoints.EndpointConfigError, match=r"deployment\.endpoint_name"):
         endpoints.endpoint_names(settings_for(True, endpoint_name=bad), "dev")
 
 
@@ -88,13 +95,18 @@ def test_online_deployment_validates_and_round_trips(sdk, tmp_path, private) -> 
     ml, endpoints = sdk
     settings = settings_for(private)
     deployment = endpoints.online_deployment(
-        settings, endpoint_name="ep-demo-dev-0a1b2c", deployment_name="green", version="7", digest="abc"
+        settings,
+        endpoint_name="ep-demo-dev-0a1b2c",
+        deployment_name="green",
+        version="7",
+        digest="abc",
     )
     deployment._validate()
     rest = deployment._to_rest_object(location="westeurope")
     assert rest.properties.environment_variables["OMP_NUM_THREADS"] == "1"
-    path = endpoints.write_yaml(deployment, tmp_path / "out" / "online-deployment.yml",
-                                code_dir=endpoints.SRC_DIR)
+    path = endpoints.write_yaml(
+        deployment, tmp_path / "out" / "online-deployment.yml", code_dir=endpoints.SRC_DIR
+    )
     loaded = ml.load_online_deployment(path)
     loaded._validate()
     config = settings.deployment
@@ -129,8 +141,9 @@ def test_batch_endpoint_and_deployment_validate_and_round_trip(sdk, tmp_path) ->
     )
     deployment._validate()
     deployment._to_rest_object(location="westeurope")
-    path = endpoints.write_yaml(deployment, tmp_path / "batch-deployment.yml",
-                                code_dir=endpoints.SRC_DIR)
+    path = endpoints.write_yaml(
+        deployment, tmp_path / "batch-deployment.yml", code_dir=endpoints.SRC_DIR
+    )
     loaded = ml.load_model_batch_deployment(path)
     loaded._validate()
     batch = settings.deployment.batch
@@ -180,7 +193,9 @@ def test_autoscale_setting_targets_the_deployment_with_cpu_rules(sdk) -> None:
     assert body["properties"]["targetResourceUri"] == deployment_id
     assert profile["capacity"]["minimum"] == str(scale.min_instances)
     assert profile["capacity"]["maximum"] == str(scale.max_instances)
-    directions = {rule["scaleAction"]["direction"]: rule["metricTrigger"] for rule in profile["rules"]}
+    directions = {
+        rule["scaleAction"]["direction"]: rule["metricTrigger"] for rule in profile["rules"]
+    }
     assert directions["Increase"]["threshold"] == scale.scale_out_cpu_percent
     assert directions["Decrease"]["threshold"] == scale.scale_in_cpu_percent
     assert {t["metricName"] for t in directions.values()} == {"CpuUtilizationPercentage"}
@@ -199,7 +214,9 @@ def test_versions_and_environments_must_be_exact(sdk) -> None:
     for bad in ("demo-cpu", "demo-cpu:latest", "demo-cpu@latest"):
         with pytest.raises(endpoints.EndpointConfigError, match="exact version"):
             endpoints.environment_reference(settings_for(True, environment=bad))
-    assert endpoints.environment_reference(settings_for(True, environment="env:3")) == "azureml:env:3"
+    assert (
+        endpoints.environment_reference(settings_for(True, environment="env:3")) == "azureml:env:3"
+    )
 
 
 def test_the_yaml_is_plain_and_declares_its_schema(sdk, tmp_path) -> None:

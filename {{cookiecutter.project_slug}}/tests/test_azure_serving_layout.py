@@ -35,7 +35,9 @@ FAMILIES = (*MODEL_FAMILIES, "dummy")
 def azure_layout(root: Path, model_dir: Path, version: str = "7") -> dict[str, str]:
     """Copy the code and the model where Azure puts them; return the server's variables."""
     app_root = root / "var" / "azureml-app"
-    shutil.copytree(SRC, app_root / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    shutil.copytree(
+        SRC, app_root / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
     mounted = app_root / "azureml-models" / PACKAGE / version
     shutil.copytree(model_dir, mounted / "model")
     return {
@@ -82,8 +84,16 @@ def test_score_py_serves_every_family_in_the_azure_layout(trained_models, tmp_pa
     with (tmp_path / "server.log").open("w") as log:
         process = subprocess.Popen(
             # As the serving container starts it: the entry script Azure set, nothing else.
-            [sys.executable, str(SRC / PACKAGE / "serving" / "server.py"), "--host", "127.0.0.1",
-             "--port", str(port), "--entry_script", env["AZUREML_ENTRY_SCRIPT"]],
+            [
+                sys.executable,
+                str(SRC / PACKAGE / "serving" / "server.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--entry_script",
+                env["AZUREML_ENTRY_SCRIPT"],
+            ],
             cwd=tmp_path,  # nothing of the project on the path but the copied code
             env=env,
             stdout=log,

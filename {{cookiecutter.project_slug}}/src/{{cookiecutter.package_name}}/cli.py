@@ -19,9 +19,9 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
+from .azure.cli import app as azure_app
 from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
 from .errors import PipelineError
-from .azure.cli import app as azure_app
 from .serving.commands import score_batch, serve
 
 if TYPE_CHECKING:

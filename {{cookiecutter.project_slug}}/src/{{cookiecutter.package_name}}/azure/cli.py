@@ -9,7 +9,14 @@ from typing import Annotated
 
 import typer
 
-from .deploy_cli import ConfigOption, EnvironmentOption, deploy, endpoint_status, rollback, score_batch
+from .deploy_cli import (
+    ConfigOption,
+    EnvironmentOption,
+    deploy,
+    endpoint_status,
+    rollback,
+    score_batch,
+)
 
 app = typer.Typer(
     name="azure",

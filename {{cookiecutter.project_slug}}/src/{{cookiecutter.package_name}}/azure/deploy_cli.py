@@ -59,7 +59,9 @@ def _fail(error: Exception) -> typer.Exit:
     from rich.markup import escape
 
     message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    Console(stderr=True, highlight=False).print(f"[red]Error:[/red] {escape(message)}", soft_wrap=True)
+    Console(stderr=True, highlight=False).print(
+        f"[red]Error:[/red] {escape(message)}", soft_wrap=True
+    )
     return typer.Exit(code=1)
 
 
@@ -220,7 +222,8 @@ def roll_out(
     state = rollout.deploy(ops, request, version, log=log)
     if state.succeeded and state.version == version:
         _deploy_batch(client, settings, names.batch, environment, version, digest)
-        log(f"batch endpoint {names.batch}: deployment '{endpoints.BATCH_DEPLOYMENT_NAME}' v{version}")
+        batch = endpoints.BATCH_DEPLOYMENT_NAME
+        log(f"batch endpoint {names.batch}: deployment '{batch}' v{version}")
     return state
 
 
@@ -248,17 +251,21 @@ def _deploy_batch(
 def _write_summary(path: Path | None, state: RolloutState | None, **extra: Any) -> None:
     if path is None:
         return
-    record = {} if state is None else {
-        "environment": state.environment,
-        "endpoint": state.endpoint,
-        "deployment": state.new,
-        "model_name": state.model_name,
-        "version": state.version,
-        "digest": state.digest,
-        "phase": state.phase.value,
-        "succeeded": state.succeeded,
-        "error": state.error,
-    }
+    record = (
+        {}
+        if state is None
+        else {
+            "environment": state.environment,
+            "endpoint": state.endpoint,
+            "deployment": state.new,
+            "model_name": state.model_name,
+            "version": state.version,
+            "digest": state.digest,
+            "phase": state.phase.value,
+            "succeeded": state.succeeded,
+            "error": state.error,
+        }
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({**record, **extra}, indent=2))
 
@@ -293,7 +300,9 @@ def deploy(
             digest = ""
             if version is None:
                 version, digest = local_champion(settings)
-            written = write_dry_run(settings, output, environment=env, version=version, digest=digest)
+            written = write_dry_run(
+                settings, output, environment=env, version=version, digest=digest
+            )
             for path in written:
                 _echo(f"wrote {path}")
             _echo(
@@ -412,7 +421,10 @@ def score_batch(
 
 
 def describe_endpoint(
-    name: str, traffic: dict[str, int], mirror: dict[str, int], deployments: dict[str, str],
+    name: str,
+    traffic: dict[str, int],
+    mirror: dict[str, int],
+    deployments: dict[str, str],
     tags: dict[str, str],
 ) -> list[str]:
     """`status --endpoint` lines: traffic, deployments, the record and any rollout under way."""
@@ -434,7 +446,9 @@ def describe_endpoint(
         )
     journal = journal_from_tags(tags)
     if journal is not None:
-        state = "finished" if journal.finished else "UNFINISHED (the next deploy resumes or aborts it)"
+        state = (
+            "finished" if journal.finished else "UNFINISHED (the next deploy resumes or aborts it)"
+        )
         lines.append(f"last rollout {state}: {journal.describe()}")
     return lines
 
@@ -454,7 +468,10 @@ def endpoint_status(environment: EnvironmentOption = None, config: ConfigOption 
             for d in client.online_deployments.list(names.online)
         }
     for line in describe_endpoint(
-        names.online, endpoint.traffic or {}, endpoint.mirror_traffic or {}, deployments,
+        names.online,
+        endpoint.traffic or {},
+        endpoint.mirror_traffic or {},
+        deployments,
         endpoint.tags or {},
     ):
         _echo(line)

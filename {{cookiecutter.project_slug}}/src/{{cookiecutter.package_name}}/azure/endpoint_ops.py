@@ -10,6 +10,7 @@ rollout interrupted on one CI agent is seen by the next `deploy` on another.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import statistics
@@ -86,13 +87,15 @@ class HealthSample:
 
 def check_health(sample: HealthSample, *, max_error_rate: float, max_p95_ms: float) -> str:
     """A one-line verdict; raises when errors or latency exceed the configured limits."""
-    verdict = (
-        f"{sample.requests} requests, {sample.errors} errors, p95 {sample.p95_ms:.0f} ms"
-    )
+    verdict = f"{sample.requests} requests, {sample.errors} errors, p95 {sample.p95_ms:.0f} ms"
     if sample.error_rate > max_error_rate:
-        raise RolloutCheckError(f"error rate {sample.error_rate:.1%} > {max_error_rate:.1%} ({verdict})")
+        raise RolloutCheckError(
+            f"error rate {sample.error_rate:.1%} > {max_error_rate:.1%} ({verdict})"
+        )
     if sample.p95_ms > max_p95_ms:
-        raise RolloutCheckError(f"p95 latency {sample.p95_ms:.0f} ms > {max_p95_ms:.0f} ms ({verdict})")
+        raise RolloutCheckError(
+            f"p95 latency {sample.p95_ms:.0f} ms > {max_p95_ms:.0f} ms ({verdict})"
+        )
     return verdict
 
 
@@ -101,7 +104,9 @@ def journal_tags(state: RolloutState) -> dict[str, str]:
 
 
 def journal_from_tags(tags: Mapping[str, str]) -> RolloutState | None:
-    record = {k.removeprefix(JOURNAL_PREFIX): v for k, v in tags.items() if k.startswith(JOURNAL_PREFIX)}
+    record = {
+        k.removeprefix(JOURNAL_PREFIX): v for k, v in tags.items() if k.startswith(JOURNAL_PREFIX)
+    }
     return RolloutState.from_record(record) if record.get("phase") else None
 
 
@@ -199,10 +204,8 @@ class AzureEndpointOperations:
     def delete_deployment(self, name: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
-        try:
+        with contextlib.suppress(ResourceNotFoundError):  # already gone: deleting is idempotent
             self.client.online_deployments.begin_delete(name, self.endpoint_name).result()
-        except ResourceNotFoundError:
-            pass  # already gone: deleting is idempotent
 
     def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None:
         def change(endpoint: Any) -> None:
@@ -234,7 +237,9 @@ class AzureEndpointOperations:
         )
         response = arm.send_request(HttpRequest("PUT", url, json=body))
         if response.status_code >= 300:
-            raise PipelineError(f"autoscale setting refused: HTTP {response.status_code} {response.text()[:300]}")
+            raise PipelineError(
+                f"autoscale setting refused: HTTP {response.status_code} {response.text()[:300]}"
+            )
 
     # checks
     def _digest(self, version: str) -> str:
@@ -295,13 +300,17 @@ class AzureEndpointOperations:
         logger.info(
             "%s: %s",
             name,
-            check_health(sample, max_error_rate=config.max_error_rate, max_p95_ms=config.max_p95_latency_ms),
+            check_health(
+                sample, max_error_rate=config.max_error_rate, max_p95_ms=config.max_p95_latency_ms
+            ),
         )
 
     # record
     def record_deployment(self, state: RolloutState) -> None:
         """Record first (endpoint tags), and only then mark the version as serving."""
-        self._update_endpoint(lambda endpoint: endpoint.tags.update(record_tags(state, endpoint.tags or {})))
+        self._update_endpoint(
+            lambda endpoint: endpoint.tags.update(record_tags(state, endpoint.tags or {}))
+        )
         self.mark_serving(state)
 
 

@@ -35,14 +35,15 @@ from azure.ai.ml.entities import (
     ResourceConfiguration,
 )
 
-from ..config import DeploymentSettings, ProbeSettings as ProbeConfig, Settings
+from ..config import DeploymentSettings, Settings
+from ..config import ProbeSettings as ProbeConfig
 from ..errors import PipelineError
 
 # The bake answers the infrastructure derives its names from (infra/settings.json).
 PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
 RESOURCE_PREFIX = "{{ cookiecutter.resource_prefix }}"
 LOCATION = "{{ cookiecutter.azure_location }}"
-ENVIRONMENTS = tuple(env.strip() for env in "{{ cookiecutter.environments }}".split(","))
+ENVIRONMENTS: tuple[str, ...] = tuple({{ cookiecutter.environments.split(',') | map('trim') | list | jsonify(none) }})
 
 # Azure: 3-32 characters, a letter first, then letters, digits and hyphens; unique per region.
 ENDPOINT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
@@ -298,7 +299,9 @@ def autoscale_setting(
                     "capacity": {
                         "minimum": str(scale.min_instances),
                         "maximum": str(scale.max_instances),
-                        "default": str(max(settings.deployment.instance_count, scale.min_instances)),
+                        "default": str(
+                            max(settings.deployment.instance_count, scale.min_instances)
+                        ),
                     },
                     "rules": [
                         rule("GreaterThan", scale.scale_out_cpu_percent, "Increase"),

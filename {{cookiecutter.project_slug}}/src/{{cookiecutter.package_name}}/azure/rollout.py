@@ -269,8 +269,10 @@ def advance(state: RolloutState, error: str | None = None) -> RolloutState:
         case Phase.CREATE:
             return replace(state, phase=Phase.SMOKE_TEST)
         case Phase.SMOKE_TEST:
-            return replace(state, phase=Phase.AUTOSCALE) if state.autoscale else _after_autoscale(
-                state
+            return (
+                replace(state, phase=Phase.AUTOSCALE)
+                if state.autoscale
+                else _after_autoscale(state)
             )
         case Phase.AUTOSCALE:
             return _after_autoscale(state)
@@ -381,7 +383,7 @@ def run_rollout(
             continue
         try:
             execute(ops, state, operation)
-        except Exception as error:  # noqa: BLE001 - any failure of a step is the machine's input
+        except Exception as error:
             message = f"{type(operation).__name__} failed: {error}"
             state = advance(state, message)
             ops.save_state(state)
