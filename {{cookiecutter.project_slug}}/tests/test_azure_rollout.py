@@ -239,6 +239,11 @@ def test_a_failing_rollback_is_stuck_on_a_healthy_map_and_says_why() -> None:
     assert "rollback failed" in final.error and "CheckHealth" in final.error
     assert endpoint.traffic == {"blue": 90, "green": 10}  # both passed their checks so far
     assert endpoint.record["version"] == "1"
+    # The next deploy retries the rollback first, then rolls out what it was asked for.
+    endpoint.fail = lambda call, i: None
+    again = rollout.deploy(endpoint, lambda live: new_rollout(live, version="3"), "3")
+    assert again.phase == Phase.DONE and again.version == "3"
+    assert endpoint.deployments == {"green": "3"} and endpoint.record["version"] == "3"
 
 
 def test_failure_on_any_call_keeps_the_invariant_and_the_record() -> None:

@@ -341,7 +341,7 @@ def rollback(environment: EnvironmentOption = None, config: ConfigOption = None)
         names = endpoints.endpoint_names(settings, env)
         tags = client.online_endpoints.get(names.online).tags or {}
         journal = journal_from_tags(tags)
-        if journal is not None and not journal.finished:
+        if rollout.needs_attention(journal):
             aborted = rollout.abort(journal, "aborted by `azure rollback`")
             ops = AzureEndpointOperations(
                 client, settings, names.online, mark_serving=lambda state: None
@@ -429,6 +429,7 @@ def describe_endpoint(
 ) -> list[str]:
     """`status --endpoint` lines: traffic, deployments, the record and any rollout under way."""
     from .endpoint_ops import PREVIOUS_PREFIX, RECORD_PREFIX, journal_from_tags
+    from .rollout import Phase
 
     split = ", ".join(f"{dep} {share}%" for dep, share in traffic.items()) or "no traffic"
     lines = [f"endpoint {name}: {split}"]

@@ -326,16 +326,21 @@ def _after_failure(state: RolloutState, error: str) -> RolloutState:
 
 
 def abort(state: RolloutState, reason: str) -> RolloutState:
-    """Turn an unfinished rollout into its rollback (used for an interrupted rollout that the
-    next `deploy` does not resume). Past DELETE_OLD there is nothing to go back to."""
-    if state.finished or state.phase in (Phase.ROLLBACK, Phase.RECORD):
-        return state
-    if state.phase == Phase.DELETE_OLD:
-        # The old deployment may be half-deleted: finishing is the safe way out.
+    """Turn an unfinished (or stuck) rollout into its rollback: used for an interrupted rollout
+    that the next `deploy` does not resume, and by `azure rollback`. From `delete_old` on, the
+    old deployment may be gone: such a rollout is only ever finished, never aborted."""
+    if state.phase == Phase.STUCK:
+        return replace(state, phase=Phase.ROLLBACK, step=0, substep=0)  # retry the rollback
+    if state.finished or state.phase in (Phase.ROLLBACK, Phase.DELETE_OLD, Phase.RECORD):
         return state
     return replace(
         state, phase=Phase.ROLLBACK, step=0, substep=0, error=reason, failed_in=state.phase.value
     )
+
+
+def needs_attention(state: RolloutState | None) -> bool:
+    """An unfinished or stuck rollout: the next `deploy` or `rollback` deals with it first."""
+    return state is not None and (not state.finished or state.phase == Phase.STUCK)
 
 
 # --- the imperative shell --------------------------------------------------------------------
@@ -410,9 +415,9 @@ def deploy(
     for the same version or is past the point of no return, abort it otherwise), then start a
     new rollout from whatever deployment serves now. `request(live)` builds the new state."""
     journal = ops.load_state()
-    if journal is not None and not journal.finished:
+    if journal is not None and needs_attention(journal):
         resumable = journal.phase in (Phase.DELETE_OLD, Phase.RECORD, Phase.ROLLBACK)
-        if journal.version == version or resumable:
+        if (journal.version == version and journal.phase != Phase.STUCK) or resumable:
             log(f"resuming the interrupted rollout of v{journal.version}")
             journal = run_rollout(ops, journal, log=log)
         else:
