@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -238,3 +239,9 @@ def test_endpoint_status_shows_an_unfinished_rollout() -> None:
     assert lines[0] == "endpoint ep: blue 50%, green 50%"
     assert any("recorded:" in line and "v3 on blue" in line for line in lines)
     assert "UNFINISHED" in lines[-1] and "shift 50%" in lines[-1]
+    stuck = replace(state, phase=Phase.STUCK, error="rollback failed (x) after: y")
+    lines = deploy_cli.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(stuck))
+    assert "UNFINISHED" in lines[-1] and "rollback failed" in lines[-1]
+    finished = replace(state, phase=Phase.DONE)
+    lines = deploy_cli.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(finished))
+    assert lines[-1].startswith("last rollout finished")

@@ -429,7 +429,7 @@ def describe_endpoint(
 ) -> list[str]:
     """`status --endpoint` lines: traffic, deployments, the record and any rollout under way."""
     from .endpoint_ops import PREVIOUS_PREFIX, RECORD_PREFIX, journal_from_tags
-    from .rollout import Phase
+    from .rollout import needs_attention
 
     split = ", ".join(f"{dep} {share}%" for dep, share in traffic.items()) or "no traffic"
     lines = [f"endpoint {name}: {split}"]
@@ -448,7 +448,9 @@ def describe_endpoint(
     journal = journal_from_tags(tags)
     if journal is not None:
         state = (
-            "finished" if journal.finished else "UNFINISHED (the next deploy resumes or aborts it)"
+            "UNFINISHED (the next deploy resumes or aborts it)"
+            if needs_attention(journal)
+            else "finished"
         )
         lines.append(f"last rollout {state}: {journal.describe()}")
     return lines
