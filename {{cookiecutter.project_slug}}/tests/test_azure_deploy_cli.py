@@ -84,6 +84,8 @@ def test_deploy_without_a_workspace_names_the_missing_settings(project, monkeypa
 
 
 def test_smoke_payloads_hold_a_valid_and_an_invalid_request() -> None:
+    with_gap = json.loads('{"columns": ["a", "b"], "data": [[NaN, "x"]]}')  # MLflow's file
+    assert endpoint_ops.smoke_payloads(with_gap, 1)[0]["input_data"]["data"] == [[None, "x"]]
     example = {"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]}
     good, bad = endpoint_ops.smoke_payloads(example, rows=5)
     assert good == {
@@ -245,3 +247,84 @@ def test_endpoint_status_shows_an_unfinished_rollout() -> None:
     finished = replace(state, phase=Phase.DONE)
     lines = deploy_cli.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(finished))
     assert lines[-1].startswith("last rollout finished")
+
+
+class Poller:
+    def __init__(self, value=None) -> None:
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class FakeOnlineEndpoints:
+    """`client.online_endpoints` keeping one endpoint object, as the service would."""
+
+    def __init__(self, endpoint) -> None:
+        self.endpoint = endpoint
+        self.updates = 0
+
+    def get(self, name):
+        import copy
+
+        assert name == self.endpoint.name
+        return copy.deepcopy(self.endpoint)
+
+    def begin_create_or_update(self, endpoint):
+        self.endpoint = endpoint
+        self.updates += 1
+        return Poller(endpoint)
+
+
+def test_the_azure_shell_keeps_traffic_journal_and_record_on_the_endpoint(project) -> None:
+    from types import SimpleNamespace
+
+    from azure.ai.ml.entities import ManagedOnlineEndpoint
+    from azure.core.exceptions import ResourceNotFoundError
+
+    from {{ cookiecutter.package_name }}.config import load_settings
+
+    settings = load_settings(project / "config" / "pipeline.yaml")
+    online = FakeOnlineEndpoints(
+        ManagedOnlineEndpoint(name="ep", traffic={"blue": 100}, tags={"project": "p"})
+    )
+    deleted = []
+
+    def begin_delete(name, endpoint_name):
+        deleted.append(name)
+        if len(deleted) > 1:
+            raise ResourceNotFoundError("gone")
+        return Poller()
+
+    client = SimpleNamespace(
+        online_endpoints=online,
+        online_deployments=SimpleNamespace(begin_delete=begin_delete),
+    )
+    marked = []
+    ops = endpoint_ops.AzureEndpointOperations(client, settings, "ep", mark_serving=marked.append)
+    assert ops.live_deployment() == "blue" and ops.load_state() is None
+
+    ops.set_traffic({"blue": 100, "green": 0}, {"green": 20})
+    assert online.endpoint.traffic == {"blue": 100, "green": 0}
+    assert online.endpoint.mirror_traffic == {"green": 20}
+    state = RolloutState(
+        endpoint="ep",
+        environment="dev",
+        model_name=MODEL,
+        version="2",
+        digest="d2",
+        new="green",
+        old="blue",
+        phase=Phase.SHIFT,
+        step=1,
+    )
+    ops.save_state(state)
+    assert ops.load_state() == state and online.endpoint.tags["project"] == "p"
+    ops.set_traffic({"green": 100}, {})
+    assert ops.live_deployment() == "green" and online.endpoint.mirror_traffic == {}
+    ops.delete_deployment("blue")
+    ops.delete_deployment("blue")  # already gone: not an error
+    done_state = replace(state, phase=Phase.RECORD)
+    ops.record_deployment(done_state)
+    assert online.endpoint.tags["deployed.version"] == "2" and marked == [done_state]
+    assert online.endpoint.tags["rollout.phase"] == "shift"  # the journal is untouched

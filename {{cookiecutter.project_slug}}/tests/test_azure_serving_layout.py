@@ -158,3 +158,69 @@ def test_batch_driver_gives_score_batch_predictions_over_a_folder(tmp_path, monk
     make_frame(5).drop(columns=["contract"]).to_csv(broken, index=False)
     with pytest.raises(Exception, match="contract"):
         driver.run([str(broken)])  # Azure counts the file against error_threshold
+
+
+@pytest.mark.slow
+def test_smoke_test_and_health_check_pass_against_the_real_scoring_script(tmp_path):
+    """The rollout's own checks (`AzureEndpointOperations.smoke_test`/`check_health`) against
+    `score.py` in the Azure layout; only the MLClient around them is a stand-in."""
+    from types import SimpleNamespace
+
+    from {{ cookiecutter.package_name }}.azure.endpoint_ops import (
+        AzureEndpointOperations,
+        RolloutCheckError,
+    )
+    from {{ cookiecutter.package_name }}.config import Settings
+
+    model_dir = tmp_path / "trained" / "model"
+    save_model(model_dir)
+    settings = Settings(project_dir=tmp_path)
+    env = {**os.environ, **deployment_environment_variables(settings.deployment)}
+    env.update(azure_layout(tmp_path, model_dir), WORKER_COUNT="1")
+    port = free_port()
+    with (tmp_path / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(SRC / PACKAGE / "serving" / "server.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--entry_script",
+                env["AZUREML_ENTRY_SCRIPT"],
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    scoring_uri = f"http://127.0.0.1:{port}/score"
+    client = SimpleNamespace(
+        online_endpoints=SimpleNamespace(
+            get=lambda name: SimpleNamespace(scoring_uri=scoring_uri),
+            get_keys=lambda name: SimpleNamespace(access_token="token"),
+        ),
+        online_deployments=SimpleNamespace(
+            get=lambda name, endpoint: SimpleNamespace(model=f"azureml:{PACKAGE}:7")
+        ),
+        models=SimpleNamespace(
+            download=lambda name, version, path: shutil.copytree(model_dir, Path(path) / name)
+        ),
+    )
+    try:
+        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=120)
+        ops = AzureEndpointOperations(client, settings, "ep", mark_serving=lambda state: None)
+        ops.smoke_test("green")
+        ops.check_health("green", 0)
+        strict = settings.model_copy(
+            update={
+                "deployment": settings.deployment.model_copy(update={"max_p95_latency_ms": 0.001})
+            }
+        )
+        slow = AzureEndpointOperations(client, strict, "ep", mark_serving=lambda state: None)
+        with pytest.raises(RolloutCheckError, match="p95 latency"):
+            slow.check_health("green", 0)
+    finally:
+        stop(process)

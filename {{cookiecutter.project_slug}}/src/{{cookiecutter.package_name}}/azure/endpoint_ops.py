@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import statistics
 import tempfile
 import time
@@ -45,7 +46,9 @@ class RolloutCheckError(PipelineError):
 def smoke_payloads(example: Mapping[str, Any], rows: int) -> tuple[dict, dict]:
     """A valid request (the model's own input example, split orient, up to `rows` rows) and one
     the scoring script must reject with a 4xx (a column missing)."""
-    columns, data = list(example["columns"]), list(example["data"])
+    columns = list(example["columns"])
+    # Missing values (NaN in MLflow's example file) travel as JSON null, as clients send them.
+    data = [[None if _is_nan(value) else value for value in row] for row in example["data"]]
     if not data:
         raise RolloutCheckError("the model's input example has no rows to smoke-test with")
     while len(data) < rows:
@@ -53,6 +56,10 @@ def smoke_payloads(example: Mapping[str, Any], rows: int) -> tuple[dict, dict]:
     good = {"input_data": {"columns": columns, "data": data[:rows]}}
     bad = {"input_data": {"columns": columns[1:], "data": [row[1:] for row in data[:1]]}}
     return good, bad
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def check_smoke(good: tuple[int, Any], bad: tuple[int, Any], rows: int) -> None:
