@@ -330,6 +330,20 @@ def test_rollback_puts_the_previous_version_back_through_the_same_machine() -> N
     ]
 
 
+def test_deploying_the_version_that_serves_changes_nothing() -> None:
+    endpoint = serving_v1()
+    assert rollout.deploy(endpoint, lambda live: new_rollout(live), "2").phase == Phase.DONE
+    calls = list(endpoint.calls)
+    again = rollout.deploy(endpoint, lambda live: new_rollout(live), "2")
+    assert again.succeeded and endpoint.calls == calls  # no second rollout of v2
+    endpoint.traffic = {"green": 100}
+    endpoint.fail = fail_on("smoke_test")  # v3 fails: v2 keeps serving, v2 is still current
+    assert rollout.deploy(endpoint, lambda live: new_rollout(live, "3"), "3").phase == (
+        Phase.ROLLED_BACK
+    )
+    assert endpoint.deployments == {"green": "2"} and endpoint.record["version"] == "2"
+
+
 def test_state_survives_the_journal_round_trip_in_every_phase() -> None:
     state = new_rollout("blue", mirror_percent=10, mirror_minutes=2.5)
     seen = set()

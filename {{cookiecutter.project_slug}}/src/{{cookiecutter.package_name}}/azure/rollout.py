@@ -425,6 +425,9 @@ def deploy(
             journal = run_rollout(ops, abort(journal, f"superseded by v{version}"), log=log)
         if not journal.finished or journal.phase == Phase.STUCK:
             return journal  # needs attention first; nothing new starts on top of it
-        if journal.version == version and journal.succeeded:
-            return journal
-    return run_rollout(ops, request(ops.live_deployment()), log=log)
+    live = ops.live_deployment()
+    serving = journal is not None and journal.succeeded and journal.new == live
+    if serving and journal.version == version:
+        log(f"v{version} already serves 100% on {live}: nothing to roll out")
+        return journal
+    return run_rollout(ops, request(live), log=log)
