@@ -289,8 +289,10 @@ def deploy(
     ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Blue/green rollout of an exact model version to the online endpoint, then the batch
-    endpoint; any failure puts all traffic back on the previous deployment."""
+    """Blue/green rollout of an exact model version, with automatic rollback.
+
+    The online endpoint first (any failure puts all traffic back on the previous deployment),
+    then the batch endpoint. --dry-run --output DIR only writes the YAML."""
     try:
         settings = _settings(config)
         env = _environment(environment)
@@ -327,8 +329,9 @@ def deploy(
 
 
 def rollback(environment: EnvironmentOption = None, config: ConfigOption = None) -> None:
-    """Put the previously recorded version back, through the same blue/green rollout (or abort
-    an unfinished rollout, which leaves the recorded version serving)."""
+    """Put the previously recorded version back, through the same blue/green rollout.
+
+    An unfinished rollout is aborted instead, which leaves the recorded version serving."""
     from .endpoint_ops import PREVIOUS_PREFIX
 
     with _clean_errors():
@@ -392,7 +395,7 @@ def score_batch(
     ] = 60,
     config: ConfigOption = None,
 ) -> None:
-    """Submit a batch scoring job to the environment's batch endpoint; prints the job name."""
+    """Submit a batch scoring job to the batch endpoint; prints the job name."""
     with _clean_errors():
         settings = _settings(config)
         env = _environment(environment)

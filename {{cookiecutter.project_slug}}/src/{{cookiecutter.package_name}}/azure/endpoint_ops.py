@@ -263,14 +263,20 @@ class AzureEndpointOperations:
                 self._example = json.loads(found[0].read_text())
         return self._example
 
-    def _post(self, deployment: str, payload: dict) -> tuple[int, Any, float]:
+    def _target(self) -> tuple[str, str]:
+        """The scoring URI and a Microsoft Entra token, once per check (not per request)."""
+        uri = self._endpoint().scoring_uri
+        return uri, self.client.online_endpoints.get_keys(self.endpoint_name).access_token
+
+    def _post(
+        self, target: tuple[str, str], deployment: str, payload: dict
+    ) -> tuple[int, Any, float]:
         import requests
 
-        endpoint = self._endpoint()
-        token = self.client.online_endpoints.get_keys(self.endpoint_name).access_token
+        uri, token = target
         started = time.perf_counter()
         response = requests.post(
-            endpoint.scoring_uri,
+            uri,
             json=payload,
             headers={"Authorization": f"Bearer {token}", "azureml-model-deployment": deployment},
             timeout=self.settings.deployment.request_timeout_ms / 1000 + 10,
@@ -289,8 +295,9 @@ class AzureEndpointOperations:
     def smoke_test(self, name: str) -> None:
         rows = self.settings.deployment.smoke_test_rows
         good, bad = smoke_payloads(self._input_example(self._version_of(name)), rows)
-        status, body, _ = self._post(name, good)
-        bad_status, bad_body, _ = self._post(name, bad)
+        target = self._target()
+        status, body, _ = self._post(target, name, good)
+        bad_status, bad_body, _ = self._post(target, name, bad)
         check_smoke((status, body), (bad_status, bad_body), rows)
 
     def check_health(self, name: str, minutes: float) -> None:
@@ -298,9 +305,9 @@ class AzureEndpointOperations:
         if minutes:
             self.sleep(minutes * 60)
         good, _ = smoke_payloads(self._input_example(self._version_of(name)), 1)
-        latencies, errors = [], 0
+        latencies, errors, target = [], 0, self._target()
         for _ in range(config.health_requests):
-            status, _, elapsed = self._post(name, good)
+            status, _, elapsed = self._post(target, name, good)
             latencies.append(elapsed)
             errors += status != 200
         sample = HealthSample(config.health_requests, errors, tuple(latencies))
