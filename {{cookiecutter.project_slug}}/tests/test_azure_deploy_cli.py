@@ -28,7 +28,7 @@ def registry_with_versions(project: Path, count: int, champion: int | None):
     client.create_registered_model(MODEL)
     for _ in range(count):
         client.create_model_version(
-            MODEL, source=(project / "model").as_uri(), tags={"model.digest": "d1"}
+            MODEL, source=(project / "model").as_uri(), tags={endpoint_ops.DIGEST_TAG: "d1"}
         )
     if champion is not None:
         client.set_model_version_tag(MODEL, str(champion), PRODUCTION_TAG, "true")

@@ -328,8 +328,8 @@ class AzureEndpointOperations:
         self.mark_serving(state)
 
 
-# The registered model version's content digest (written by registration, issue 8's contract).
-DIGEST_TAG = "model.digest"
+# The registered version's content digest, as registration tags it (issue 8: registry.DIGEST_TAG).
+DIGEST_TAG = "model.sha256"
 SERVING_TAG = "serving.{environment}"
 
 
