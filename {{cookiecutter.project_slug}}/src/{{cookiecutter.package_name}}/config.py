@@ -163,6 +163,78 @@ class AzureSettings(_Section):
         return value or None
 
 
+class ProbeSettings(_Section):
+    """Liveness/readiness probe of an online deployment (Azure's fields, in seconds)."""
+
+    initial_delay: int = Field(10, ge=1)
+    period: int = Field(10, ge=1)
+    timeout: int = Field(2, ge=1)
+    failure_threshold: int = Field(30, ge=1)
+    success_threshold: int = Field(1, ge=1)
+
+
+class AutoscaleSettings(_Section):
+    """Azure Monitor autoscale of the live online deployment: CPU rules between min and max."""
+
+    enabled: bool = True
+    min_instances: int = Field(1, ge=1)
+    max_instances: int = Field(3, ge=1)
+    scale_out_cpu_percent: int = Field(70, gt=0, le=100)
+    scale_in_cpu_percent: int = Field(30, gt=0, le=100)
+    cooldown_minutes: int = Field(5, ge=1)
+
+
+class BatchDeploymentSettings(_Section):
+    """The batch endpoint's deployment: runs `score-batch`'s code on the CPU cluster."""
+
+    instance_count: int = Field(1, ge=1)
+    mini_batch_size: int = Field(10, ge=1)  # files per run() call
+    max_concurrency_per_instance: int = Field(1, ge=1)
+    error_threshold: int = Field(0, ge=-1)  # failed files tolerated; -1 ignores all failures
+    max_retries: int = Field(3, ge=0)
+    timeout_seconds: int = Field(300, ge=1)  # per mini-batch
+    chunk_rows: int = Field(50_000, ge=1)
+
+
+class DeploymentSettings(_Section):
+    """Online (blue/green) and batch endpoints; names default to ones derived like the infra's."""
+
+    endpoint_name: str | None = None
+    batch_endpoint_name: str | None = None
+    # Registered Azure ML environment, "name:version" (never latest); default: the CPU image.
+    environment: str | None = None
+    # No public scoring access and no public egress, like the workspace (network_isolation).
+    private: bool = {{ "True" if cookiecutter.network_isolation == "private" else "False" }}
+    instance_type: str = "Standard_DS3_v2"
+    instance_count: int = Field(1, ge=1)
+    workers: int = Field(2, ge=1)  # server worker processes per instance
+    omp_num_threads: int = Field(1, ge=1)
+    request_timeout_ms: int = Field(5_000, ge=1, le=180_000)
+    max_concurrent_requests_per_instance: int = Field(4, ge=1)
+    max_queue_wait_ms: int = Field(500, ge=1)
+    liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    readiness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    smoke_test_rows: int = Field(5, ge=1)
+    mirror_percent: int = Field(0, ge=0, le=50)  # 0 skips mirroring
+    mirror_minutes: float = Field(5, ge=0)
+    traffic_steps: list[int] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
+    health_requests: int = Field(20, ge=1)  # probe requests per health check
+    max_error_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    max_p95_latency_ms: float = Field(1_000, gt=0)
+    production_environment: str = "{{ cookiecutter.environments.split(',')[-1].strip() }}"
+    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
+    batch: BatchDeploymentSettings = Field(default_factory=BatchDeploymentSettings)
+
+    @field_validator("traffic_steps")
+    @classmethod
+    def _steps_rise_to_100(cls, steps: list[int]) -> list[int]:
+        if any(not 0 < step <= 100 for step in steps) or steps != sorted(set(steps)):
+            raise ValueError(f"{steps} must rise strictly, each in 1-100 (e.g. [10, 50, 100])")
+        if steps[-1] != 100:
+            raise ValueError(f"{steps} must end at 100: the new deployment takes all traffic")
+        return steps
+
+
 class InferenceLogSettings(_Section):
     """Where `serve` records each request (inputs, predictions, model version, request id)."""
 
@@ -220,6 +292,7 @@ class Settings(_Section):
     automl: AutoMLSettings = Field(default_factory=AutoMLSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
 
     @field_validator("azure", mode="before")

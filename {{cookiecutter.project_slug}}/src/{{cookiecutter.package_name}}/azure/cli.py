@@ -1,4 +1,5 @@
-"""`<package> azure ...`: set up the workspace, submit and follow training, schedule it.
+"""`<package> azure ...`: set up the workspace, submit and follow training, schedule it, and
+deploy, roll back and batch-score (the deployment commands live in `deploy_cli.py`).
 
 Mounted by the main CLI. `azure-ai-ml` is imported inside the commands only, so `--help` stays
 fast. Exit codes: 0 success (also when the gate kept the champion), 1 error or failed job,
@@ -16,12 +17,19 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..config import Settings
+from .deploy_cli import deploy, endpoint_status, rollback, score_batch
 
 app = typer.Typer(
     name="azure",
-    help="Train on Azure Machine Learning: setup, submit, status, schedule (docs/azure.md).",
+    help=(
+        "Azure Machine Learning: setup, submit, status, schedule (docs/azure.md); deploy, "
+        "rollback, score-batch (docs/deployment.md)."
+    ),
     no_args_is_help=True,
 )
+app.command("deploy")(deploy)
+app.command("rollback")(rollback)
+app.command("score-batch")(score_batch)
 console = Console(highlight=False)
 
 EnvironmentOption = Annotated[
@@ -130,15 +138,27 @@ def submit(
 
 @app.command()
 def status(
-    job: Annotated[str, typer.Argument(help="Pipeline job name (from `azure submit`).")],
+    job: Annotated[
+        str | None, typer.Argument(help="Pipeline job name (from `azure submit`).")
+    ] = None,
+    endpoint: Annotated[
+        bool, typer.Option("--endpoint", help="The online endpoint and its last rollout instead.")
+    ] = False,
     environment: EnvironmentOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     config: ConfigOption = None,
 ) -> None:
-    """One line per step, and the gate's outcome once the pipeline completed."""
+    """One line per step and the gate's outcome, or (--endpoint) where a rollout stands."""
     from ..cli import clean_errors
 
+    if endpoint:
+        endpoint_status(environment=environment, config=config)
+        return
     with clean_errors():
+        if job is None:
+            from ..errors import PipelineError
+
+            raise PipelineError("Name a JOB (from `azure submit`), or pass --endpoint")
         settings = _settings(config)
         from .submit import job_status
         from .workspace import resolve_workspace

@@ -85,6 +85,15 @@ def infra_environments(project_dir: Path) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
+def unique_suffix(project_dir: Path, environment: str) -> str:
+    """The short stable hash `infra/` puts in globally unique names, for other such names
+    (endpoints) that the infrastructure does not create."""
+    infra = _infra_settings(project_dir)
+    return _naming_module(project_dir).short_hash(
+        infra["project_slug"], infra["resource_prefix"], environment, infra["location"]
+    )
+
+
 def derived_names(project_dir: Path, environment: str) -> dict[str, str]:
     """The names `infra/` gives one environment's resource group, workspace and clusters."""
     infra = _infra_settings(project_dir)
