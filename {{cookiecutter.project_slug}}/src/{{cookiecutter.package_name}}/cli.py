@@ -1,8 +1,9 @@
 """Command-line interface: `run` for the whole pipeline, one command per step, `models`.
 
 The per-step commands take input and output folders as options, which is how an Azure ML
-component calls them (`--train-data ${inputs.train}`). Heavy libraries are imported inside
-the commands so `--help` stays fast. Bad input ends with a one-line message and exit code 1.
+component calls them (`--train-data ${inputs.train}`). Heavy modules are named once below as
+`LazyModule`s and imported on first use, so `--help` and `models` stay fast (checked by
+tests/test_startup.py). Bad input ends with a one-line message and exit code 1.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from rich.table import Table
 
 from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
 from .errors import PipelineError
+from .lazy import LazyModule
+from .model_listing import list_model
 from .serving.commands import score_batch, serve
+
+# Heavy modules (MLflow, pandas, scikit-learn behind them): imported by the commands that use them.
+mlflow = LazyModule("mlflow")
+pipeline = LazyModule(f"{__package__}.pipeline")
+steps = LazyModule(f"{__package__}.steps")
+tracking = LazyModule(f"{__package__}.tracking")
 
 if TYPE_CHECKING:
     from .steps import Registration
@@ -153,11 +162,9 @@ def run(
             tracking__model_name=model_name,
             backend=backend,
         )
-        from .pipeline import STEP_NAMES, BasePipeline
-
-        progress = ConsoleProgress(len(STEP_NAMES))
+        progress = ConsoleProgress(len(pipeline.STEP_NAMES))
         try:
-            context = BasePipeline(settings).run(progress)
+            context = pipeline.BasePipeline(settings).run(progress)
         finally:
             progress.stop()
     if context.evaluation is not None:
@@ -182,11 +189,7 @@ def _outcome(registration: Registration) -> str:
 
 def _step_run(settings: Settings, step: str) -> Any:
     """An MLflow run for a single step (or the Azure ML job's own run, via MLFLOW_RUN_ID)."""
-    import mlflow
-
-    from .tracking import configure_tracking
-
-    experiment_id = configure_tracking(settings)
+    experiment_id = tracking.configure_tracking(settings)
     return mlflow.start_run(experiment_id=experiment_id, run_name=step)
 
 
@@ -201,8 +204,6 @@ def prepare(
     """Step 1: validate the data and split it into train.parquet and test.parquet."""
     with clean_errors():
         settings = settings_from(config, data__path=data, data__target=target, seed=seed)
-        from . import steps
-
         with _step_run(settings, "prepare_data"):
             prepared = steps.prepare_data(settings.data_path, output, settings)
     console.print(f"Prepared: {prepared.describe()} -> {output}")
@@ -229,8 +230,6 @@ def train_command(
             automl__enabled=automl,
             seed=seed,
         )
-        from . import steps
-
         with _step_run(settings, "train"):
             trained = steps.train(train_data, output, settings)
     console.print(f"Trained: {trained.describe()} -> {trained.model_dir}")
@@ -248,8 +247,6 @@ def evaluate_command(
     """Step 3: score the challenger and the current champion on the holdout, and decide."""
     with clean_errors():
         settings = settings_from(config, data__target=target, tracking__model_name=model_name)
-        from . import steps
-
         with _step_run(settings, "evaluate"):
             evaluation = steps.evaluate(model, test_data, output, settings)
     console.print(f"Decision: {'promote' if evaluation.decision.promote else 'keep champion'}")
@@ -268,8 +265,6 @@ def register_command(
     """Step 4: register a new version; promote it to champion only if evaluate said so."""
     with clean_errors():
         settings = settings_from(config, tracking__model_name=model_name)
-        from . import steps
-
         prepared_data = steps.PreparedData.read(prepared)
         evaluated = steps.Evaluation.read(evaluation)
         with _step_run(settings, "register"):
@@ -288,8 +283,6 @@ def deploy_command(
     """Step 5: pin the exact champion version to serve (never moves the champion)."""
     with clean_errors():
         settings = settings_from(config)
-        from . import steps
-
         registered = steps.Registration.read(registration)
         with _step_run(settings, "deploy"):
             deployment = steps.deploy(registered, output, settings)
@@ -311,38 +304,30 @@ def models(
     """List registered versions with their metrics, the gate's decision and the champion."""
     with clean_errors():
         settings = settings_from(config, tracking__model_name=model_name)
-        from mlflow import MlflowClient
-
-        from . import registry
-        from .tracking import configure_tracking
-
-        configure_tracking(settings)
-        client = MlflowClient()
-        versions = registry.list_versions(client, settings.model_name)
-        if not versions:
+        listing = list_model(settings.tracking_uri, settings.model_name)
+        if not listing.versions:
             raise PipelineError(
                 f"No versions of model '{settings.model_name}' in {settings.tracking_uri}: "
                 "train one with `run`"
             )
-        champion = registry.get_champion_version(client, settings.model_name)
     metric = settings.evaluation.primary_metric
     table = Table(title=f"Model '{settings.model_name}' ({settings.tracking_uri})")
     for column in ("version", "champion", metric, "compared with", "promoted", "created"):
         table.add_column(column)
-    for version in versions:
+    for version in listing.versions:
         tags = version.tags
         compared = tags.get("decision.champion_version", "None")
         champion_score = _rounded(tags.get("decision.champion_score"))
         table.add_row(
             str(version.version),
-            "★" if champion is not None and champion.version == version.version else "",
+            "★" if version.version == listing.champion else "",
             _rounded(tags.get(f"metric.{metric}")),
             "-" if compared == "None" else f"v{compared} ({champion_score})",
             tags.get("decision.promoted", "-"),
             datetime.fromtimestamp(version.creation_timestamp / 1000).strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
-    latest = versions[0]
+    latest = listing.versions[0]
     console.print(
         f"Latest v{latest.version}: {latest.tags.get('decision.final', 'no decision recorded')}",
         soft_wrap=True,
