@@ -1,9 +1,8 @@
 """Command-line interface: `run` for the whole pipeline, one command per step, `models`.
 
 The per-step commands take input and output folders as options, which is how an Azure ML
-component calls them (`--train-data ${inputs.train}`). Heavy modules are named once below as
-`LazyModule`s and imported on first use, so `--help` and `models` stay fast (checked by
-tests/test_startup.py). Bad input ends with a one-line message and exit code 1.
+component calls them (`--train-data ${inputs.train}`). Heavy libraries are imported inside
+the commands so `--help` stays fast. Bad input ends with a one-line message and exit code 1.
 """
 
 from __future__ import annotations
@@ -22,15 +21,8 @@ from rich.table import Table
 
 from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
 from .errors import PipelineError
-from .lazy import LazyModule
 from .model_listing import list_model
 from .serving.commands import score_batch, serve
-
-# Heavy modules (MLflow, pandas, scikit-learn behind them): imported by the commands that use them.
-mlflow = LazyModule("mlflow")
-pipeline = LazyModule(f"{__package__}.pipeline")
-steps = LazyModule(f"{__package__}.steps")
-tracking = LazyModule(f"{__package__}.tracking")
 
 if TYPE_CHECKING:
     from .steps import Registration
@@ -162,9 +154,11 @@ def run(
             tracking__model_name=model_name,
             backend=backend,
         )
-        progress = ConsoleProgress(len(pipeline.STEP_NAMES))
+        from .pipeline import STEP_NAMES, BasePipeline
+
+        progress = ConsoleProgress(len(STEP_NAMES))
         try:
-            context = pipeline.BasePipeline(settings).run(progress)
+            context = BasePipeline(settings).run(progress)
         finally:
             progress.stop()
     if context.evaluation is not None:
@@ -189,7 +183,11 @@ def _outcome(registration: Registration) -> str:
 
 def _step_run(settings: Settings, step: str) -> Any:
     """An MLflow run for a single step (or the Azure ML job's own run, via MLFLOW_RUN_ID)."""
-    experiment_id = tracking.configure_tracking(settings)
+    import mlflow
+
+    from .tracking import configure_tracking
+
+    experiment_id = configure_tracking(settings)
     return mlflow.start_run(experiment_id=experiment_id, run_name=step)
 
 
@@ -204,6 +202,8 @@ def prepare(
     """Step 1: validate the data and split it into train.parquet and test.parquet."""
     with clean_errors():
         settings = settings_from(config, data__path=data, data__target=target, seed=seed)
+        from . import steps
+
         with _step_run(settings, "prepare_data"):
             prepared = steps.prepare_data(settings.data_path, output, settings)
     console.print(f"Prepared: {prepared.describe()} -> {output}")
@@ -230,6 +230,8 @@ def train_command(
             automl__enabled=automl,
             seed=seed,
         )
+        from . import steps
+
         with _step_run(settings, "train"):
             trained = steps.train(train_data, output, settings)
     console.print(f"Trained: {trained.describe()} -> {trained.model_dir}")
@@ -247,6 +249,8 @@ def evaluate_command(
     """Step 3: score the challenger and the current champion on the holdout, and decide."""
     with clean_errors():
         settings = settings_from(config, data__target=target, tracking__model_name=model_name)
+        from . import steps
+
         with _step_run(settings, "evaluate"):
             evaluation = steps.evaluate(model, test_data, output, settings)
     console.print(f"Decision: {'promote' if evaluation.decision.promote else 'keep champion'}")
@@ -265,6 +269,8 @@ def register_command(
     """Step 4: register a new version; promote it to champion only if evaluate said so."""
     with clean_errors():
         settings = settings_from(config, tracking__model_name=model_name)
+        from . import steps
+
         prepared_data = steps.PreparedData.read(prepared)
         evaluated = steps.Evaluation.read(evaluation)
         with _step_run(settings, "register"):
@@ -283,6 +289,8 @@ def deploy_command(
     """Step 5: pin the exact champion version to serve (never moves the champion)."""
     with clean_errors():
         settings = settings_from(config)
+        from . import steps
+
         registered = steps.Registration.read(registration)
         with _step_run(settings, "deploy"):
             deployment = steps.deploy(registered, output, settings)
@@ -304,6 +312,7 @@ def models(
     """List registered versions with their metrics, the gate's decision and the champion."""
     with clean_errors():
         settings = settings_from(config, tracking__model_name=model_name)
+        # The local registry is read without importing MLflow (seconds): see model_listing.
         listing = list_model(settings.tracking_uri, settings.model_name)
         if not listing.versions:
             raise PipelineError(

@@ -1,6 +1,6 @@
 """The `serve` and `score-batch` commands, as plain functions the package CLI registers.
 
-Batch scoring (pandas, pyarrow) is imported on first use, so `--help` stays fast.
+Heavy imports (mlflow, pandas, sklearn) happen inside the functions so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -9,11 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from ..lazy import LazyModule
-from .local import ServingError, resolve_model_dir, run_server
-
-batch = LazyModule(f"{__package__}.batch")
 
 
 def serve(
@@ -27,6 +22,8 @@ def serve(
     ] = "127.0.0.1",
 ) -> None:
     """Serve the champion model over HTTP with the server Azure online endpoints run."""
+    from .local import ServingError, resolve_model_dir, run_server
+
     try:
         model_dir = resolve_model_dir(version)
     except ServingError as error:
@@ -52,12 +49,15 @@ def score_batch(
     ] = False,
 ) -> None:
     """Score a file of any size in chunks, like an Azure batch endpoint, with bounded memory."""
+    from .batch import BatchInputError, score_file
+    from .local import ServingError, resolve_model_dir
+
     try:
         model_dir = resolve_model_dir(version)
-        summary = batch.score_file(
+        summary = score_file(
             model_dir, input_path, output_path, chunk_rows=chunk_rows, keep_columns=keep_columns
         )
-    except (ServingError, batch.BatchInputError) as error:
+    except (ServingError, BatchInputError) as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(

@@ -14,12 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..config import load_settings
 from ..errors import PipelineError
-from ..lazy import LazyModule
-from ..model_listing import list_model
-
-mlflow = LazyModule("mlflow")  # only when a version must be downloaded
 
 SCORE_SCRIPT = Path(__file__).resolve().with_name("score.py")
 
@@ -31,25 +26,30 @@ class ServingError(PipelineError):
 def resolve_model_dir(version: str | None = None) -> Path:
     """The folder to use as AZUREML_MODEL_DIR for the champion (or `version`), downloaded once
     per version; the MLflow model sits in its `model/` subfolder, as on Azure."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from ..config import load_settings
+    from ..registry import get_champion_version
+
     settings = load_settings()
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     name = settings.model_name
     if version is None:
-        version = list_model(settings.tracking_uri, name).champion
-        if version is None:
+        champion = get_champion_version(client, name)
+        if champion is None:
             raise ServingError(
                 f"no champion for model '{name}' in {settings.tracking_uri}: "
                 "train and promote one first with `run`, or pass --version"
             )
+        version = str(champion.version)
     # Azure's layout: AZUREML_MODEL_DIR=.../azureml-models/<name>/<version>, model folder inside.
     version_dir = settings.resolve(Path(".mlflow/serving")) / name / version
     if (version_dir / "model" / "MLmodel").is_file():
         return version_dir
-    client = mlflow.MlflowClient(
-        tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri
-    )
     try:
         source = client.get_model_version_download_uri(name, version)
-    except mlflow.exceptions.MlflowException as error:
+    except MlflowException as error:
         raise ServingError(f"model '{name}' has no version {version}: {error.message}") from None
     _materialize(source, version_dir / "model")
     return version_dir
@@ -57,6 +57,8 @@ def resolve_model_dir(version: str | None = None) -> Path:
 
 def _materialize(source_uri: str, target: Path) -> None:
     """Download into a temporary sibling, then rename: a half-copied folder is never served."""
+    import mlflow.artifacts
+
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
