@@ -70,6 +70,14 @@ def registry_state(settings: Settings) -> dict:
 def baseline(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Path:
     """A project whose champion v1 (a weak 'dummy' model) is deployed, and the prepared,
     trained and evaluated folders of a better challenger compared with it."""
+    with pytest.MonkeyPatch.context() as patch:
+        # mlflow.set_tracking_uri in earlier tests exports MLFLOW_TRACKING_URI, and the autouse
+        # fixture that clears it runs after module fixtures: clear it here too.
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        return _baseline(tmp_path_factory, empty_store)
+
+
+def _baseline(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> Path:
     project = make_project(tmp_path_factory.mktemp("baseline"), empty_store)
     BasePipeline(settings_for(project, **{"model.family": "dummy"})).run()
     settings = settings_for(project, **{"model.family": "logistic_regression"})
