@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 PROJECT = {
+    ".amlignore",
     ".cruft.json",
     ".gitignore",
     "Makefile",
@@ -15,6 +16,7 @@ PROJECT = {
     "requirements.lock",
     "config/pipeline.yaml",
     "data/sample.csv",
+    "docs/azure.md",
     "docs/infrastructure.md",
     "docs/pipeline.md",
     "docs/serving.md",
@@ -26,6 +28,17 @@ PACKAGE = {
     "src/{package}/__init__.py",
     "src/{package}/__main__.py",
     "src/{package}/automl.py",
+    "src/{package}/azure/__init__.py",
+    "src/{package}/azure/automl_job.py",
+    "src/{package}/azure/cli.py",
+    "src/{package}/azure/components.py",
+    "src/{package}/azure/data_asset.py",
+    "src/{package}/azure/environments.py",
+    "src/{package}/azure/pipeline_job.py",
+    "src/{package}/azure/schedule.py",
+    "src/{package}/azure/submit.py",
+    "src/{package}/azure/workspace.py",
+    "src/{package}/azure/workspace_setup.py",
     "src/{package}/cli.py",
     "src/{package}/config.py",
     "src/{package}/data.py",
@@ -51,9 +64,13 @@ PACKAGE = {
 }
 
 TESTS_AND_BENCHMARKS = {
+    "tests/azure_fixtures.py",
     "tests/conftest.py",
     "tests/serving_fixtures.py",
     "tests/test_automl.py",
+    "tests/test_azure_cli.py",
+    "tests/test_azure_components_local.py",
+    "tests/test_azure_objects.py",
     "tests/test_champion_transitions.py",
     "tests/test_config.py",
     "tests/test_data.py",
@@ -65,6 +82,7 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_serving_score.py",
     "tests/test_serving_server.py",
     "tests/test_train.py",
+    "tests/test_xgboost.py",
     "benchmarks/_common.py",
     "benchmarks/batch.py",
     "benchmarks/load.py",

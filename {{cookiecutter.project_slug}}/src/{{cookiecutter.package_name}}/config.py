@@ -22,10 +22,17 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 # "dummy" predicts the class priors: a baseline every real model must beat, and a deliberately
 # worse challenger for trying the champion gate.
-ModelFamily = Literal["gradient_boosting", "random_forest", "logistic_regression", "dummy"]
+ModelFamily = Literal[
+    "gradient_boosting", "random_forest", "logistic_regression", "xgboost", "dummy"
+]
 MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall"]
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
-MODEL_FAMILIES: tuple[str, ...] = ("gradient_boosting", "random_forest", "logistic_regression")
+MODEL_FAMILIES: tuple[str, ...] = (
+    "gradient_boosting",
+    "random_forest",
+    "logistic_regression",
+    "xgboost",
+)
 
 
 class ConfigError(PipelineError):
@@ -100,7 +107,11 @@ class AutoMLSettings(_Section):
     enabled: bool = {{ "True" if cookiecutter.use_automl == "yes" else "False" }}
     n_trials: int = Field(12, ge=1)
     timeout_seconds: int = Field(120, ge=1)
-    families: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES), min_length=1)
+    # xgboost is searchable too (add it here or in the config); it costs more per trial.
+    families: list[ModelFamily] = Field(
+        default_factory=lambda: ["gradient_boosting", "random_forest", "logistic_regression"],
+        min_length=1,
+    )
     cv_folds: int = Field(3, ge=2)
 
 
@@ -112,22 +123,72 @@ class TrackingSettings(_Section):
     model_name: str = PACKAGE_NAME
 
 
-class AzureSettings(_Section):
-    """Workspace coordinates; names match the infra outputs so CI can pass them through."""
+class ScheduleSettings(_Section):
+    """Scheduled retraining on Azure ML (`azure schedule`)."""
 
-    subscription_id: str
-    resource_group_name: str
-    workspace_name: str
+    cron: str = "0 3 * * 1"  # NCronTab: minute hour day month weekday
+    time_zone: str = "UTC"  # a Windows time zone name, e.g. "W. Europe Standard Time"
+
+
+class SearchDimension(_Section):
+    """One hyperparameter of an Azure ML sweep; bounds are plain values (not logarithms)."""
+
+    type: Literal["choice", "uniform", "loguniform", "randint"]
+    values: list[Any] | None = None  # choice
+    min_value: float | None = None  # uniform, loguniform
+    max_value: float | None = None  # uniform, loguniform
+    upper: int | None = None  # randint: 0 <= value < upper
+
+
+class SweepSettings(_Section):
+    """When enabled, the Azure ML train step becomes a sweep over `search_space` (model.params).
+
+    Locally the optuna search of `automl` stays the way to tune.
+    """
+
+    enabled: bool = False
+    search_space: dict[str, SearchDimension] = Field(default_factory=dict)
+    sampling_algorithm: Literal["random", "grid", "bayesian"] = "random"
+    # Trials are scored on a validation split of the training data with this metric.
+    primary_metric: MetricName | None = None  # default: evaluation.primary_metric
+    goal: Literal["maximize", "minimize"] = "maximize"
+    early_termination: Literal["bandit", "median_stopping", "none"] = "bandit"
+    max_total_trials: int = Field(8, ge=1)
+    max_concurrent_trials: int = Field(2, ge=1)
+    timeout_minutes: int = Field(60, ge=1)
+
+
+class AzureSettings(_Section):
+    """Azure ML settings. Workspace coordinates left empty are taken from environment variables
+    or derived from the infrastructure's naming (see `<package> azure --help`)."""
+
+    environment: str | None = None  # infra environment (default: the first one)
+    subscription_id: str | None = None
+    resource_group_name: str | None = None
+    workspace_name: str | None = None
     cpu_cluster_name: str | None = None
     gpu_cluster_name: str | None = None
-    compute: str | None = None
+    # cluster: the infra's clusters (GPU cluster for GPU-capable families); serverless: no cluster.
+    compute: Literal["cluster", "serverless"] = "cluster"
+    gpu_training: bool = True  # train GPU-capable families (xgboost) on the GPU cluster
+    data_asset: str | None = None  # "name:version" of data already in the workspace
+    experiment_name: str | None = None  # default: tracking.experiment_name
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    sweep: SweepSettings = Field(default_factory=SweepSettings)
 
     @field_validator("subscription_id", "resource_group_name", "workspace_name")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (leave it out to use the default)")
         return value
+
+    @field_validator("data_asset")
+    @classmethod
+    def _name_colon_version(cls, value: str | None) -> str | None:
+        if value and (value.count(":") != 1 or not all(value.split(":"))):
+            raise ValueError(f"'{value}' is not 'name:version' (e.g. 'churn-data:3')")
+        return value or None
 
 
 class Settings(_Section):
@@ -141,7 +202,12 @@ class Settings(_Section):
     automl: AutoMLSettings = Field(default_factory=AutoMLSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
-    azure: AzureSettings | None = None
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+
+    @field_validator("azure", mode="before")
+    @classmethod
+    def _azure_defaults(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     def resolve(self, path: Path) -> Path:
         """Project-relative paths become absolute, so steps work from any directory."""
