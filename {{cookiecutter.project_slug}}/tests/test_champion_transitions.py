@@ -186,7 +186,8 @@ def test_a_registry_failure_fails_the_run_and_changes_nothing(
     with pytest.raises(PipelineError, match=method) as failure:
         run_steps(project, pipeline_failing_at(step, method, nth, monkeypatch), names)
     assert str(settings.tracking_uri) in str(failure.value)  # names the store
-    monkeypatch.undo()
+    monkeypatch.undo()  # the fault; this also undoes conftest's tracking-URI reset:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert registry_state(settings) == before
     monkeypatch.chdir(project)  # `serve` finds the project's settings from here
     assert resolve_model_dir().name.startswith("1-")  # serve still starts v1
@@ -220,7 +221,8 @@ def test_a_failed_promotion_restores_the_deployment_record(
     with pytest.raises(PipelineError, match="rolled back") as failure:
         run_steps(project, faulty, ["register", "deploy"])
     assert "deployment record of 'local' was restored (v1)" in str(failure.value)
-    monkeypatch.undo()
+    monkeypatch.undo()  # the fault; this also undoes conftest's tracking-URI reset:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     candidate = MlflowClient().get_model_version(settings_for(project).model_name, "2")
     assert candidate.tags["decision.promoted"] == "False"
     assert PRODUCTION_TAG not in candidate.tags
