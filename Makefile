@@ -12,24 +12,28 @@ demo: setup
 	$(BIN)/python scripts/demo.py
 
 # Every template test: hooks, the option matrix, baked projects' own suites, infra, workflows.
+# On every core (pytest-xdist); tests sharing a synthesis stay on one worker (tests/conftest.py).
+XDIST := -n auto --dist loadgroup
 test: setup
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # Inner loop: skips the tests that run baked projects' suites, synthesize or serve.
 test-fast: setup
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" $(XDIST)
 
 setup: $(VENV)/.installed .tools/.installed node_modules/.installed
 
+# Installs precompile bytecode: with PYTHONDONTWRITEBYTECODE=1 (common on CI runners and in
+# containers) every process would otherwise recompile every module it imports.
 $(VENV)/.installed: requirements-template.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements-template.lock
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements-template.lock
 	touch $@
 
 .tools/.installed: $(PROJECT)/requirements-tools.lock $(VENV)/.installed
 	$(BIN)/uv venv --quiet --python $(BIN)/python .tools
-	$(BIN)/uv pip sync --quiet --python .tools/bin/python "$(PROJECT)/requirements-tools.lock"
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python .tools/bin/python "$(PROJECT)/requirements-tools.lock"
 	touch $@
 
 node_modules/.installed: package-lock.json

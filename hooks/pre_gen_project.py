@@ -92,9 +92,19 @@ def validate_naming(answers: dict) -> list[str]:
                 "pick a project-specific name",
             )
         )
-    for option in ("description", "author_name"):
-        if "\n" in str(answers[option]) or not str(answers[option]).strip():
-            errors.append(problem(option, answers[option], "must be a single non-empty line"))
+    for option in ("project_name", "description", "author_name"):
+        value = str(answers[option])
+        if not value.strip() and option == "project_name":
+            continue  # reported above
+        if not value.strip() or not value.isprintable():
+            errors.append(
+                problem(
+                    option,
+                    answers[option],
+                    "must be a single non-empty line of printable characters (no line breaks, "
+                    "tabs or control characters); quotes and backslashes are fine",
+                )
+            )
     return errors
 
 

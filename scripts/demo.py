@@ -2,10 +2,17 @@
 
 Each step runs the project's own commands (its Makefile targets and CLI), exactly as a user
 would after baking, so the demo proves the README rather than re-implementing it.
+
+    python scripts/demo.py [--isolated]
+
+`--isolated` (used by the template tests, which run beside other bakes) leaves the shared
+venv's editable install alone; the project's commands run the bake's source through PYTHONPATH
+either way (see template_tools).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -22,7 +29,7 @@ import pandas as pd
 import yaml
 from rich.console import Console
 from rich.table import Table
-from template_tools import TEMPLATE_DIR, bake_and_install
+from template_tools import TEMPLATE_DIR, bake_and_install, bake_isolated, isolated_environment
 
 DEMO_DIR = TEMPLATE_DIR / ".demo"
 console = Console()
@@ -100,6 +107,11 @@ def serve_and_score(project: Path, package: str, log: Path) -> str:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--isolated", action="store_true", help="Do not re-point the shared editable install."
+    )
+    isolated = parser.parse_args().isolated
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir()
@@ -107,7 +119,8 @@ def main() -> int:
     state: dict[str, Path | str] = {}
 
     def bake(_: Path) -> str:
-        project = bake_and_install(DEMO_DIR)
+        project = bake_isolated(DEMO_DIR)[0] if isolated else bake_and_install(DEMO_DIR)
+        os.environ.update(isolated_environment(project))  # every later command runs this bake
         state["project"] = project
         state["package"] = project.name.replace("-", "_")
         return f"baked {project.relative_to(TEMPLATE_DIR)} and installed it from its lock files"

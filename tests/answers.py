@@ -11,6 +11,8 @@ INVALID_ANSWERS = [
     ("package_name", "json", "would shadow"),
     ("package_name", "mlflow", "would shadow"),
     ("description", "two\nlines", "single non-empty line"),
+    ("description", "tab\there", "printable characters"),
+    ("author_name", "bell\x07", "printable characters"),
     ("azure_location", "westeuropa", "did you mean 'westeurope'"),
     ("azure_location", "mars", "must be an Azure region name"),
     ("resource_prefix", "a", "2-8 lowercase letters or digits"),

@@ -1,4 +1,9 @@
-"""Shared fixtures: the template location, answer sets, and baking with pytest-cookies."""
+"""Shared fixtures: the template location, answer sets, and baking with pytest-cookies.
+
+`make test` runs the suite on every core with pytest-xdist (`--dist loadgroup`): tests that
+share an expensive module fixture (a synthesis) carry one `xdist_group` so that one worker runs
+them all, and slow tests are collected first so that they start first.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,11 @@ def project_template_is_clean():
             "Remove them with: git clean -fdX '{{cookiecutter.project_slug}}'",
             returncode=2,
         )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable order otherwise): the workers then finish at about the same time."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def load_hook(name: str) -> ModuleType:

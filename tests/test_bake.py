@@ -112,3 +112,42 @@ def test_every_option_has_a_plain_language_prompt():
     context = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
     options = {key for key in context if not key.startswith("_")}
     assert set(context["__prompts__"]) == options
+
+
+FREE_TEXT = {
+    "project_name": 'Café "Quotes" \\ Test',
+    "description": 'Says "hi" \\ C:\\new\\x41 \\N{x} """ ≠ ✓ it\'s {fine}',
+    "author_name": 'O\'Brien "Bob" \\ Ltd.',
+}
+
+
+def test_free_text_answers_bake_a_project_that_builds(bake, tmp_path):
+    """Quotes, backslashes and non-ASCII in free text reach the metadata intact: TOML is
+    escaped where they are rendered, and Python source holds none of them."""
+    import tomllib
+
+    project = bake(**FREE_TEXT)
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert metadata["description"] == FREE_TEXT["description"]
+    assert metadata["authors"] == [{"name": FREE_TEXT["author_name"]}]
+    assert (project / "README.md").read_text().startswith(f"# {FREE_TEXT['project_name']}\n")
+    # Install it (dependencies aside: they are in the shared lock) into a scratch folder.
+    target = tmp_path / "site"
+    install = ["pip", "install", "--quiet", "--no-deps", "--python", sys.executable]
+    result = subprocess.run(
+        [str(BIN / "uv"), *install, "--target", str(target), str(project)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (metadata_file,) = target.glob("*.dist-info/METADATA")
+    installed = metadata_file.read_text(encoding="utf-8")
+    assert f"Summary: {FREE_TEXT['description']}\n" in installed
+    assert FREE_TEXT["author_name"] in installed
+    lint = subprocess.run(
+        [str(BIN / "ruff"), "check", "--no-cache", "src"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout

@@ -1,32 +1,110 @@
-"""Run baked projects' own test suites, and the main job, as a user would after baking."""
+"""Run baked projects' own test suites, and the main job, as a user would after baking.
+
+Each suite runs in parts (a few test files each, one process per part) so that pytest-xdist can
+spread them over the workers; together the parts are the whole suite, which
+`test_suite_parts_cover_every_test_file` checks. A new test file joins the part its name
+matches, or `unit`. Bakes run their own source through PYTHONPATH (`bake_isolated`), so
+parallel workers never re-point the shared venv's editable install under each other.
+"""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import tomllib
+from collections.abc import Callable
+from fnmatch import fnmatch
+from pathlib import Path
 
 import pytest
 from answers import MATRIX
 from conftest import TEMPLATE_DIR
-from template_tools import bake_and_install
+from template_tools import bake_isolated
 
 # The default bake, and a public sandbox on Azure DevOps with another metric and model family,
 # so both network modes' infrastructure and two gate configurations run for real.
 SUITES = ["default", "azure-devops-public-sandbox-f1-forest"]
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+# First match wins; what matches nothing is `unit`. Slow parts first, so they start first.
+PARTS = {
+    "infra": ["infra/tests/test_*.py"],
+    "pipeline": ["tests/test_pipeline.py", "tests/test_automl.py"],
+    "serving": ["tests/test_serving_*.py"],
+    "azure": ["tests/test_azure*.py"],
+    "monitoring": ["tests/test_monitor*.py"],
+}
+TEST_FOLDERS = ("tests", "infra/tests")
+
+
+def suite_test_files(project: Path) -> list[str]:
+    return sorted(
+        path.relative_to(project).as_posix()
+        for folder in TEST_FOLDERS
+        for path in (project / folder).rglob("test_*.py")
+    )
+
+
+def part_of(test_file: str) -> str:
+    return next(
+        (part for part, globs in PARTS.items() if any(fnmatch(test_file, g) for g in globs)),
+        "unit",
+    )
+
+
+def parts(project: Path) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {part: [] for part in [*PARTS, "unit"]}
+    for test_file in suite_test_files(project):
+        grouped[part_of(test_file)].append(test_file)
+    return {part: files for part, files in grouped.items() if files}
+
+
+# Known at collection time from the project template (test file names carry no Jinja).
+SUITE_PARTS = [
+    pytest.param(combination, part, id=f"{combination}-{part}")
+    for combination in SUITES
+    for part in parts(PROJECT_TEMPLATE)
+]
 
 
 def tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+@pytest.fixture(scope="session")
+def baked_suite(tmp_path_factory) -> Callable[[str], tuple[Path, dict[str, str]]]:
+    """One bake per combination and worker, shared by every part that runs it."""
+    bakes: dict[str, tuple[Path, dict[str, str]]] = {}
+
+    def get(combination: str) -> tuple[Path, dict[str, str]]:
+        if combination not in bakes:
+            folder = tmp_path_factory.mktemp(f"suite-{combination}")
+            bakes[combination] = bake_isolated(folder, **MATRIX[combination])
+        return bakes[combination]
+
+    return get
+
+
+def test_suite_parts_cover_every_test_file(baked_suite):
+    project, _ = baked_suite(SUITES[0])
+    testpaths = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"
+    ]["testpaths"]
+    assert sorted(testpaths) == sorted(TEST_FOLDERS), "a new test folder needs a part"
+    in_parts = sorted(test_file for files in parts(project).values() for test_file in files)
+    assert in_parts == suite_test_files(project)
+    assert parts(project).keys() == parts(PROJECT_TEMPLATE).keys()  # what collection saw
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("combination", SUITES)
-def test_baked_project_suite_passes(tmp_path, combination):
-    project = bake_and_install(tmp_path, **MATRIX[combination])
+@pytest.mark.parametrize(("combination", "part"), SUITE_PARTS)
+def test_baked_project_suite_passes(baked_suite, combination, part):
+    project, env = baked_suite(combination)
     result = subprocess.run(
-        [str(project / ".venv" / "bin" / "pytest"), "-q", "-p", "no:cacheprovider"],
+        [str(project / ".venv" / "bin" / "pytest"), "-q", "-p", "no:cacheprovider"]
+        + parts(project)[part],
         cwd=project,
+        env=env,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
@@ -39,7 +117,7 @@ def test_baked_project_suite_passes(tmp_path, combination):
 @pytest.mark.slow
 def test_main_job_runs_end_to_end():
     result = subprocess.run(
-        [sys.executable, str(TEMPLATE_DIR / "scripts" / "demo.py")],
+        [sys.executable, str(TEMPLATE_DIR / "scripts" / "demo.py"), "--isolated"],
         cwd=TEMPLATE_DIR,
         capture_output=True,
         text=True,

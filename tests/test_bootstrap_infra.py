@@ -45,6 +45,9 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
+# The slow tests share one synthesis (module fixture): one xdist worker runs the module.
+pytestmark = pytest.mark.xdist_group("bootstrap-synth")
+
 project_naming = _load("template_project_naming", PROJECT_INFRA_DIR / "mlops_infra" / "naming.py")
 project_config = _load("template_project_config", PROJECT_INFRA_DIR / "mlops_infra" / "config.py")
 project_scan = _load("template_project_scan", PROJECT_INFRA_DIR / "scan.py")

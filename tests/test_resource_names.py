@@ -17,7 +17,8 @@ from types import ModuleType
 import pytest
 from template_tools import bake
 
-pytestmark = pytest.mark.slow
+# One synthesis for the whole module: one xdist worker runs it all.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("resource-names")]
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 PYTHON = TEMPLATE_DIR / ".venv" / "bin" / "python"

@@ -13,7 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, roc_auc_score
 
-from {{ cookiecutter.package_name }}.evaluate import classification_metrics, decide, write_plots
+from {{ cookiecutter.package_name }}.evaluate import (
+    Predictions,
+    classification_metrics,
+    decide,
+    paired_bootstrap_interval,
+    write_plots,
+)
 from {{ cookiecutter.package_name }}.train import build_model
 
 scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -98,3 +104,62 @@ def test_plots_are_written_for_multiclass_data(tmp_path: Path) -> None:
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(importances) == set(X.columns)
     assert max(importances, key=importances.__getitem__) in {"weight", "colour"}
+
+
+def test_a_champion_that_cannot_be_scored_is_kept_whether_it_raises_or_scores_nan() -> None:
+    raised = decide("roc_auc", 0.9, None, "4", 0.0, champion_problem="KeyError: 'tenure'")
+    undefined = decide("roc_auc", 0.9, math.nan, "4", 0.0)
+    for decision in (raised, undefined):
+        assert not decision.promote
+        assert "champion v4 cannot be scored on this holdout" in decision.reason
+    assert "KeyError" in raised.reason and "NaN" in undefined.reason
+
+
+def test_a_gain_inside_the_noise_is_not_promoted_and_the_test_is_recorded() -> None:
+    noisy = decide("f1", 0.82, 0.80, "3", 0.001, interval=(-0.01, 0.05), confidence=0.95, n=400)
+    assert not noisy.promote
+    assert "not significant" in noisy.reason
+    tags = noisy.as_tags()
+    assert tags["decision.test"] == "paired_bootstrap"
+    assert tags["decision.interval"] == "[-0.010000, 0.050000]"
+    assert tags["decision.n"] == "400"
+    assert decide("f1", 0.82, 0.80, "3", 0.001, interval=(0.004, 0.04), confidence=0.95).promote
+
+
+def test_paired_bootstrap_interval_separates_a_real_gain_from_none() -> None:
+    rng = np.random.default_rng(0)
+    y = pd.Series(rng.integers(0, 2, 400))
+    classes = np.array([0, 1])
+    truth = y.to_numpy()
+
+    def predictions(accuracy: float) -> Predictions:
+        right = rng.uniform(size=len(y)) < accuracy
+        predicted = np.where(right, truth, 1 - truth)
+        return Predictions(predicted, np.column_stack([1 - predicted, predicted]), classes)
+
+    good, poor = predictions(0.9), predictions(0.6)
+    options = {"confidence": 0.95, "resamples": 300, "seed": 1}
+    low, high = paired_bootstrap_interval("accuracy", y, good, poor, **options)
+    assert 0 < low < 0.3 < high
+    assert paired_bootstrap_interval("accuracy", y, good, good, **options) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("classes", [["no", "yes"], ["a", "b", "c"]], ids=["binary", "multiclass"])
+def test_bootstrap_metrics_match_scikit_learn(classes: list[str]) -> None:
+    """The bootstrap's numpy metrics equal metric_value's scikit-learn ones on the same rows."""
+    from {{ cookiecutter.package_name }}.evaluate import METRICS, _encoded, _metric_on_rows, metric_value
+
+    labels = np.array(classes)
+    rng = np.random.default_rng(3)
+    for trial in range(15):
+        rows = int(rng.integers(20, 200))
+        y = rng.choice(labels, rows)
+        proba = rng.dirichlet(np.ones(len(labels)), rows)
+        if len(labels) == 2 and trial % 3 == 0:
+            proba = np.round(proba, 1)  # tied scores
+        predicted = labels[proba.argmax(axis=1)]
+        predicted[:5] = labels[0]
+        encoded = _encoded(y, Predictions(predicted, proba, labels))
+        for metric in METRICS:
+            expected = metric_value(metric, y, predicted, proba, labels)
+            assert _metric_on_rows(metric, *encoded, np.arange(rows)) == pytest.approx(expected)

@@ -114,7 +114,7 @@ def test_seeded_reruns_are_reproducible_and_safe(project: Path) -> None:
     first = BasePipeline(settings).run()
     second = BasePipeline(settings).run()
     assert first.evaluation.metrics == second.evaluation.metrics
-    assert second.registration.promoted is False  # a tie never replaces the champion
+    assert second.deployment.promoted is False  # a tie never replaces the champion
     assert second.deployment.version == first.registration.version
     assert str(champion(settings).version) == first.registration.version
 
@@ -147,7 +147,7 @@ def test_bring_your_own_multiclass_parquet(project: Path, tmp_path: Path) -> Non
         "run", "--config", str(project / "config" / "pipeline.yaml"), "--model-name", "grades"
     )
     assert code == 0, output
-    assert "cannot score this holdout" in output
+    assert "cannot be scored on this holdout" in output
     assert str(champion(settings).version) == str(version.version)
 
 
@@ -207,7 +207,7 @@ def test_subclass_overrides_a_step_and_a_failed_step_never_changes_the_champion(
     pipeline = RecordingPipeline(settings)
     context = pipeline.run()
     assert pipeline.prepared_rows == 2000
-    assert context.registration.promoted
+    assert context.deployment.promoted
     better = settings_for(
         project, **{"model.family": "gradient_boosting", "evaluation.min_improvement": 0.0}
     )
@@ -316,7 +316,7 @@ def test_automl_run_logs_candidates_and_promotes_the_best(project: Path) -> None
     context = BasePipeline(settings).run()
     assert context.trained.automl_cv_score is not None
     assert context.trained.family in {"logistic_regression", "gradient_boosting"}
-    assert context.registration.promoted
+    assert context.deployment.promoted
     children = mlflow.search_runs(
         [configure_tracking(settings)],
         filter_string=f"tags.mlflow.parentRunId = '{context.run_id}'",

@@ -18,7 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from serving_fixtures import free_port, make_frame, save_model, stop, wait_for_health
 
-from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, PRODUCTION_TAG
+from {{ cookiecutter.package_name }}.config import load_settings
+from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
+from {{ cookiecutter.package_name }}.lineage import model_digest
+from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow
 SERVE = "import typer; from {{ cookiecutter.package_name }}.serving.commands import serve; typer.run(serve)"
@@ -43,19 +46,23 @@ def start_serve(project: Path, port: int) -> subprocess.Popen:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
-    """A project folder with a local registry whose champion is the fixture model."""
+    """A project folder with a local registry whose champion, the fixture model, is deployed."""
     from mlflow import MlflowClient
 
     folder = tmp_path_factory.mktemp("project")
     pipeline = save_model(folder / "artifacts" / "model")
+    digest = model_digest(folder / "artifacts" / "model")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    client.create_registered_model("{{ cookiecutter.package_name }}")
+    name = "{{ cookiecutter.package_name }}"
+    client.create_registered_model(name)
     version = client.create_model_version(
-        "{{ cookiecutter.package_name }}", source=(folder / "artifacts" / "model").as_uri()
+        name, source=(folder / "artifacts" / "model").as_uri(), tags={DIGEST_TAG: digest}
     )
-    client.set_model_version_tag("{{ cookiecutter.package_name }}", version.version, PRODUCTION_TAG, "true")
-    client.set_registered_model_alias("{{ cookiecutter.package_name }}", CHAMPION_ALIAS, version.version)
+    client.set_model_version_tag(name, version.version, PRODUCTION_TAG, "true")
+    client.set_registered_model_alias(name, CHAMPION_ALIAS, version.version)
+    settings = load_settings(overrides={"tracking.uri": uri, "project_dir": str(folder)})
+    record_deployment(settings, DeploymentRecord(name, "local", str(version.version), digest))
     return folder, pipeline
 
 
@@ -81,18 +88,20 @@ def test_serve_answers_real_requests_from_the_champion(server, project) -> None:
         response = requests.post(f"{server}/score", json=payload, timeout=10)
         assert response.status_code == 200, response.text
         assert response.json() == {"predictions": expected}
-    # The champion was materialized where Azure would mount it.
-    assert (folder / ".mlflow/serving/{{ cookiecutter.package_name }}/1/model/MLmodel").is_file()
+    # The deployed version was materialized where Azure would mount it, keyed by its digest.
+    digest = model_digest(folder / "artifacts" / "model")
+    served = folder / f".mlflow/serving/{{ cookiecutter.package_name }}/1-{digest[:12]}/model"
+    assert (served / "MLmodel").is_file()
 
 
-def test_serve_without_a_champion_fails_with_a_clear_message(tmp_path) -> None:
+def test_serve_without_a_deployment_fails_with_a_clear_message(tmp_path) -> None:
     process = start_serve(tmp_path, free_port())
     try:
         process.wait(timeout=120)
     finally:
         stop(process)
     assert process.returncode == 1
-    assert "no champion for model" in (tmp_path / "serve.log").read_text()
+    assert "nothing is deployed to 'local'" in (tmp_path / "serve.log").read_text()
 
 
 # Bad payloads, generated. Each strategy yields (body, what the rejection must mention).

@@ -42,12 +42,12 @@ def test_xgboost_goes_through_gate_serving_and_batch(project: Path, tmp_path: Pa
     config = project / "config" / "pipeline.yaml"
     settings = load_settings(config, {"model.family": "xgboost"})
     first = BasePipeline(settings).run()
-    assert first.registration.promoted
+    assert first.deployment.promoted
     run = MlflowClient().get_run(first.run_id)
     assert run.data.tags["model.device"] in {"cpu", "cuda"}
     second = BasePipeline(settings).run()  # the same model cannot beat itself
-    assert not second.registration.promoted
-    assert second.registration.previous_champion == "1"
+    assert not second.deployment.promoted
+    assert second.deployment.previous_champion == "1"
     assert second.evaluation.decision.champion_score is not None  # the champion was scored
 
     sample = pd.read_csv(project / "data" / "sample.csv").drop(columns=["churned"]).head(25)

@@ -29,11 +29,12 @@ from .config import (
     load_settings,
 )
 from .errors import PipelineError
+from .model_listing import list_model
 from .monitoring.cli import app as monitor_app
 from .serving.commands import score_batch, serve
 
 if TYPE_CHECKING:
-    from .steps import Registration
+    from .steps import Deployment, PreparedData, TrainedModel
 
 app = typer.Typer(
     help="Train, gate, register and serve the model (local MLflow by default).",
@@ -167,11 +168,12 @@ def run(
         if settings.backend == "azure":
             _submit_to_azure(settings)
             return
-        from .pipeline import STEP_NAMES, BasePipeline
+        from .pipeline import STEP_NAMES, create_pipeline
 
+        pipeline = create_pipeline(settings)
         progress = ConsoleProgress(len(STEP_NAMES))
         try:
-            context = BasePipeline(settings).run(progress)
+            context = pipeline.run(progress)
         finally:
             progress.stop()
     if context.evaluation is not None:
@@ -181,8 +183,11 @@ def run(
     console.print(
         f"MLflow UI: mlflow ui --backend-store-uri {settings.tracking_uri}", soft_wrap=True
     )
-    if context.registration is not None:
-        console.print(f"Result: {_outcome(context.registration)}", soft_wrap=True)
+    if context.registration is not None and context.deployment is not None:
+        console.print(
+            f"Result: {_outcome(context.registration.version, context.deployment)}",
+            soft_wrap=True,
+        )
 
 
 def _submit_to_azure(settings: Settings) -> None:
@@ -195,23 +200,66 @@ def _submit_to_azure(settings: Settings) -> None:
     console.print(f"Follow it with: {PACKAGE_NAME} azure status {result.job}", soft_wrap=True)
 
 
-def _outcome(registration: Registration) -> str:
+def _outcome(version: str, deployment: Deployment) -> str:
     """One line that says what happened to the champion, and why."""
-    if registration.promoted:
-        return f"v{registration.version} is the new champion ({registration.reason})"
-    kept = registration.previous_champion
+    if deployment.promoted:
+        return f"v{version} is the new champion ({deployment.reason})"
+    kept = deployment.previous_champion
     champion = f"champion v{kept} kept" if kept else "no champion"
-    return f"v{registration.version} registered, not promoted; {champion}: {registration.reason}"
+    return f"v{version} registered, not promoted; {champion}: {deployment.reason}"
 
 
-def _step_run(settings: Settings, step: str) -> Any:
-    """An MLflow run for a single step (or the Azure ML job's own run, via MLFLOW_RUN_ID)."""
+def _run_step(settings: Settings, step: str, output: Path, **earlier: Any) -> Any:
+    """Run one step method of the configured pipeline class (`pipeline.class`) in its own
+    MLflow run (or the Azure ML job's own run, via MLFLOW_RUN_ID), with the earlier steps'
+    outputs read from their folders and this step's output going to `output`."""
     import mlflow
 
+    from .pipeline import RunContext, create_pipeline
     from .tracking import configure_tracking
 
+    pipeline = create_pipeline(settings)
     experiment_id = configure_tracking(settings)
-    return mlflow.start_run(experiment_id=experiment_id, run_name=step)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=step) as run:
+        context = RunContext(run.info.run_id, output.parent, outputs={step: output}, **earlier)
+        return getattr(pipeline, step)(context)
+
+
+def _prepared_from(split_file: Path, split: str, settings: Settings) -> PreparedData:
+    """The prepare step's record next to a split file, or a minimal one for a bare file."""
+    from dataclasses import replace
+
+    from . import steps
+    from .lineage import file_sha256
+
+    if not split_file.is_file():
+        raise PipelineError(f"{split_file} does not exist: pass a split file from `prepare`")
+    if (split_file.parent / steps.PREPARED_RECORD).is_file():
+        prepared = steps.PreparedData.read(split_file.parent)
+        return replace(prepared, **{f"{split}_path": split_file})
+    return steps.PreparedData(
+        split_file,
+        split_file,
+        settings.data.target,
+        str(split_file),
+        file_sha256(split_file),
+        [],
+        0,
+        0,
+    )
+
+
+def _trained_from(model: Path) -> TrainedModel:
+    """The train step's record next to a model folder (it names the training run)."""
+    from dataclasses import replace
+
+    from . import steps
+
+    if not (model / "MLmodel").is_file():
+        raise PipelineError(f"{model} is not an MLflow model folder: pass the model from `train`")
+    if (model.parent / steps.TRAINED_RECORD).is_file():
+        return replace(steps.TrainedModel.read(model.parent), model_dir=model)
+    return steps.TrainedModel(model, family="unknown")
 
 
 @app.command()
@@ -225,10 +273,7 @@ def prepare(
     """Step 1: validate the data and split it into train.parquet and test.parquet."""
     with clean_errors():
         settings = settings_from(config, data__path=data, data__target=target, seed=seed)
-        from . import steps
-
-        with _step_run(settings, "prepare_data"):
-            prepared = steps.prepare_data(settings.data_path, output, settings)
+        prepared = _run_step(settings, "prepare_data", output)
     console.print(f"Prepared: {prepared.describe()} -> {output}")
 
 
@@ -271,10 +316,8 @@ def train_command(
             automl__enabled=automl,
             seed=seed,
         )
-        from . import steps
-
-        with _step_run(settings, "train"):
-            trained = steps.train(train_data, output, settings)
+        prepared = _prepared_from(train_data, "train", settings)
+        trained = _run_step(settings, "train", output, prepared=prepared)
     console.print(f"Trained: {trained.describe()} -> {trained.model_dir}")
 
 
@@ -290,10 +333,13 @@ def evaluate_command(
     """Step 3: score the challenger and the current champion on the holdout, and decide."""
     with clean_errors():
         settings = settings_from(config, data__target=target, tracking__model_name=model_name)
-        from . import steps
-
-        with _step_run(settings, "evaluate"):
-            evaluation = steps.evaluate(model, test_data, output, settings)
+        evaluation = _run_step(
+            settings,
+            "evaluate",
+            output,
+            prepared=_prepared_from(test_data, "test", settings),
+            trained=_trained_from(model),
+        )
     console.print(f"Decision: {'promote' if evaluation.decision.promote else 'keep champion'}")
     console.print(evaluation.decision.reason, soft_wrap=True)
 
@@ -307,15 +353,19 @@ def register_command(
     model_name: ModelNameOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Step 4: register a new version; promote it to champion only if evaluate said so."""
+    """Step 4: register a new version, verified against evaluate's record (name, digest)."""
     with clean_errors():
         settings = settings_from(config, tracking__model_name=model_name)
         from . import steps
 
-        prepared_data = steps.PreparedData.read(prepared)
-        evaluated = steps.Evaluation.read(evaluation)
-        with _step_run(settings, "register"):
-            registration = steps.register(model, prepared_data, evaluated, output, settings)
+        registration = _run_step(
+            settings,
+            "register",
+            output,
+            prepared=steps.PreparedData.read(prepared),
+            trained=_trained_from(model),
+            evaluation=steps.Evaluation.read(evaluation),
+        )
     console.print(f"{registration.describe()}: {registration.reason}", soft_wrap=True)
 
 
@@ -325,16 +375,17 @@ def deploy_command(
         Path, typer.Option("--registration", help="Output folder of register.")
     ],
     output: Annotated[Path, typer.Option("--output", help="Folder for deployment.json.")],
+    model_name: ModelNameOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Step 5: pin the exact champion version to serve (never moves the champion)."""
+    """Step 5: deploy the candidate and promote it, or keep serving the champion."""
     with clean_errors():
-        settings = settings_from(config)
+        settings = settings_from(config, tracking__model_name=model_name)
         from . import steps
 
-        registered = steps.Registration.read(registration)
-        with _step_run(settings, "deploy"):
-            deployment = steps.deploy(registered, output, settings)
+        deployment = _run_step(
+            settings, "deploy", output, registration=steps.Registration.read(registration)
+        )
     console.print(deployment.describe())
 
 
@@ -353,38 +404,31 @@ def models(
     """List registered versions with their metrics, the gate's decision and the champion."""
     with clean_errors():
         settings = settings_from(config, tracking__model_name=model_name)
-        from mlflow import MlflowClient
-
-        from . import registry
-        from .tracking import configure_tracking
-
-        configure_tracking(settings)
-        client = MlflowClient()
-        versions = registry.list_versions(client, settings.model_name)
-        if not versions:
+        # The local registry is read without importing MLflow (seconds): see model_listing.
+        listing = list_model(settings.tracking_uri, settings.model_name)
+        if not listing.versions:
             raise PipelineError(
                 f"No versions of model '{settings.model_name}' in {settings.tracking_uri}: "
                 "train one with `run`"
             )
-        champion = registry.get_champion_version(client, settings.model_name)
     metric = settings.evaluation.primary_metric
     table = Table(title=f"Model '{settings.model_name}' ({settings.tracking_uri})")
     for column in ("version", "champion", metric, "compared with", "promoted", "created"):
         table.add_column(column)
-    for version in versions:
+    for version in listing.versions:
         tags = version.tags
         compared = tags.get("decision.champion_version", "None")
         champion_score = _rounded(tags.get("decision.champion_score"))
         table.add_row(
             str(version.version),
-            "★" if champion is not None and champion.version == version.version else "",
+            "★" if version.version == listing.champion else "",
             _rounded(tags.get(f"metric.{metric}")),
             "-" if compared == "None" else f"v{compared} ({champion_score})",
             tags.get("decision.promoted", "-"),
             datetime.fromtimestamp(version.creation_timestamp / 1000).strftime("%Y-%m-%d %H:%M"),
         )
     console.print(table)
-    latest = versions[0]
+    latest = listing.versions[0]
     console.print(
         f"Latest v{latest.version}: {latest.tags.get('decision.final', 'no decision recorded')}",
         soft_wrap=True,

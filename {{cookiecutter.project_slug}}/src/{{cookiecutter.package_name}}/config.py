@@ -69,10 +69,38 @@ class ModelSettings(_Section):
         return value or None
 
 
+class SignificanceSettings(_Section):
+    """Optional paired test of the metric difference on the shared holdout."""
+
+    # none: the point estimate and min_improvement decide; bootstrap: additionally the lower
+    # bound of a paired bootstrap confidence interval of (challenger - champion) must be > 0.
+    test: Literal["none", "bootstrap"] = "none"
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(1000, ge=100, le=100_000)
+
+
 class EvaluationSettings(_Section):
     primary_metric: MetricName = "{{ cookiecutter.primary_metric }}"
     # A challenger must beat the champion by at least this much (absolute, in metric units).
     min_improvement: float = Field(0.001, ge=0.0)
+    significance: SignificanceSettings = Field(default_factory=SignificanceSettings)
+
+
+class PipelineSettings(_Section):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    # The class whose step methods `run` and every per-step command call: "module:Class" or
+    # "path/to/file.py:Class" (project-relative), a subclass of BasePipeline.
+    class_: str = Field(f"{PACKAGE_NAME}.pipeline:BasePipeline", alias="class")
+
+    @field_validator("class_")
+    @classmethod
+    def _looks_like_module_colon_class(cls, value: str) -> str:
+        if value.count(":") != 1 or not all(value.split(":")):
+            raise ValueError(
+                f"'{value}' is not 'module:Class' (e.g. 'my_project.flows:MyPipeline')"
+            )
+        return value
 
 
 class AutoMLSettings(_Section):
@@ -291,6 +319,7 @@ class Settings(_Section):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     automl: AutoMLSettings = Field(default_factory=AutoMLSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)

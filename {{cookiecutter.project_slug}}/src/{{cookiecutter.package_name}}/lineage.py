@@ -20,8 +20,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+# MLflow writes this file into a registered model's artifact folder when the model is loaded
+# through a `models:/` URI (in place, for a local store): it is bookkeeping, not the model.
+_NOT_MODEL_FILES = frozenset({"registered_model_meta"})
+
+
+def model_digest(model_dir: Path) -> str:
+    """sha256 over every file of a model folder: relative paths in sorted order, each with its
+    content's sha256. The same bytes give the same digest wherever the folder was copied."""
+    digest = hashlib.sha256()
+    files = sorted(
+        p for p in model_dir.rglob("*") if p.is_file() and p.name not in _NOT_MODEL_FILES
+    )
+    if not files:
+        raise FileNotFoundError(f"{model_dir} holds no files")
+    for path in files:
+        digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
+        digest.update(file_sha256(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
 def git_commit(project_dir: Path) -> str:
-    """The checked-out commit (with `-dirty` when there are local changes), or 'unavailable'."""
+    """The checked-out commit, with `-dirty` when there are local changes or untracked files
+    (ignored ones excepted), or 'unavailable' outside git."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -32,7 +53,7 @@ def git_commit(project_dir: Path) -> str:
             timeout=10,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=normal"],
             cwd=project_dir,
             capture_output=True,
             text=True,

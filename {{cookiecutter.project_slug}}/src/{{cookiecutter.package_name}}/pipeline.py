@@ -6,12 +6,18 @@ the tracking and the champion gate:
     class MyPipeline(BasePipeline):
         def prepare_data(self, context):
             ...  # e.g. read from a warehouse, then call steps.prepare_data
+
+Select it with `pipeline.class: my_module:MyPipeline` in config/pipeline.yaml: `run` and every
+per-step command (the ones Azure ML components call) instantiate that class, so an override
+behaves the same in every runner.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -21,6 +27,7 @@ from . import steps
 from .config import Settings
 from .errors import PipelineError
 from .lineage import git_commit
+from .locking import ModelLock, local_lock
 from .tracking import configure_tracking
 
 T = TypeVar("T")
@@ -33,6 +40,14 @@ _OUTPUT_FIELD = {
     "deploy": "deployment",
 }
 STEP_NAMES = tuple(_OUTPUT_FIELD)
+# Step name -> its output folder under the run's work folder (unless RunContext.outputs says).
+_OUTPUT_FOLDER = {
+    "prepare_data": "prepared",
+    "train": "trained",
+    "evaluate": "evaluated",
+    "register": "registered",
+    "deploy": "deployed",
+}
 
 
 class StepObserver(Protocol):
@@ -53,11 +68,16 @@ class RunContext:
     evaluation: steps.Evaluation | None = None
     registration: steps.Registration | None = None
     deployment: steps.Deployment | None = None
+    # Explicit output folders per step (the per-step commands' --output); default work_dir/...
+    outputs: dict[str, Path] = field(default_factory=dict)
 
     def require(self, value: T | None, step: str) -> T:
         if value is None:
             raise PipelineError(f"Step '{step}' has not produced its output yet in this run")
         return value
+
+    def output_dir(self, step: str) -> Path:
+        return self.outputs.get(step, self.work_dir / _OUTPUT_FOLDER[step])
 
 
 class BasePipeline:
@@ -70,32 +90,39 @@ class BasePipeline:
 
     def prepare_data(self, context: RunContext) -> steps.PreparedData:
         return steps.prepare_data(
-            self.settings.data_path, context.work_dir / "prepared", self.settings
+            self.settings.data_path, context.output_dir("prepare_data"), self.settings
         )
 
     def train(self, context: RunContext) -> steps.TrainedModel:
         prepared = context.require(context.prepared, "prepare_data")
-        return steps.train(prepared.train_path, context.work_dir / "trained", self.settings)
+        return steps.train(prepared.train_path, context.output_dir("train"), self.settings)
 
     def evaluate(self, context: RunContext) -> steps.Evaluation:
         prepared = context.require(context.prepared, "prepare_data")
         trained = context.require(context.trained, "train")
         return steps.evaluate(
-            trained.model_dir, prepared.test_path, context.work_dir / "evaluated", self.settings
+            trained.model_dir, prepared.test_path, context.output_dir("evaluate"), self.settings
         )
 
     def register(self, context: RunContext) -> steps.Registration:
         return steps.register(
-            context.require(context.trained, "train").model_dir,
+            context.require(context.trained, "train"),
             context.require(context.prepared, "prepare_data"),
             context.require(context.evaluation, "evaluate"),
-            context.work_dir / "registered",
+            context.output_dir("register"),
             self.settings,
         )
 
     def deploy(self, context: RunContext) -> steps.Deployment:
         registration = context.require(context.registration, "register")
-        return steps.deploy(registration, context.work_dir / "deployed", self.settings)
+        return steps.deploy(
+            registration, context.output_dir("deploy"), self.settings, lock=self.model_lock()
+        )
+
+    def model_lock(self) -> ModelLock:
+        """The lock that serializes champion transitions; a runner whose store is shared
+        across machines overrides this (e.g. with a blob lease)."""
+        return local_lock(self.settings)
 
     # The local runner.
 
@@ -139,3 +166,36 @@ class BasePipeline:
                 if observer:
                     observer.step_finished(name, time.perf_counter() - started, output.describe())
         return context
+
+
+def load_pipeline_class(settings: Settings) -> type[BasePipeline]:
+    """The class `pipeline.class` names: 'package.module:Class' or 'file.py:Class' (relative
+    to the project), which must be BasePipeline or a subclass of it."""
+    spec = settings.pipeline.class_
+    module_name, _, class_name = spec.partition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = settings.resolve(Path(module_name))
+            if not path.is_file():
+                raise PipelineError(f"pipeline.class '{spec}': {path} does not exist")
+            module_spec = importlib.util.spec_from_file_location(f"_pipeline_{path.stem}", path)
+            if module_spec is None or module_spec.loader is None:
+                raise PipelineError(f"pipeline.class '{spec}': {path} is not a Python module")
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise PipelineError(f"pipeline.class '{spec}': cannot import it ({error})") from None
+    found = getattr(module, class_name, None)
+    if not (isinstance(found, type) and issubclass(found, BasePipeline)):
+        raise PipelineError(
+            f"pipeline.class '{spec}': '{class_name}' is not a subclass of "
+            f"{BasePipeline.__module__}.BasePipeline"
+        )
+    return found
+
+
+def create_pipeline(settings: Settings) -> BasePipeline:
+    """The configured pipeline, for `run` and for every per-step command."""
+    return load_pipeline_class(settings)(settings)

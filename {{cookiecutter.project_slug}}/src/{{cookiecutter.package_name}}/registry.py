@@ -1,40 +1,119 @@
-"""Model registration, champion lookup and promotion through one code path.
+"""Model registration, champion lookup and the guarded promotion, through one code path.
 
 The same calls work on a local SQLite store and on the Azure ML tracking server, which lacks
 `log_model` and may lack aliases: models are registered from run artifacts with
 `create_model_version`, and the champion is marked twice, by the alias `champion` (where
 supported) and by the version tag `production=true` (everywhere).
+
+Every registry call goes through `call()`, so a store failure (auth, 5xx, timeout, a locked
+SQLite file) is a `RegistryError` naming the store and the call. Only "this model or alias does
+not exist" means "no champion": an error must never read as an empty registry, or a challenger
+would be promoted over a champion the store merely failed to return.
 """
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from .errors import PipelineError
+
 CHAMPION_ALIAS = "champion"
 PRODUCTION_TAG = "production"
+DIGEST_TAG = "model.sha256"
+# Stores without model aliases (Azure ML's tracking server) answer alias calls like this; the
+# production tag alone marks the champion there.
+_NO_ALIAS_SUPPORT = {"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED"}
+
+T = TypeVar("T")
+
+
+class RegistryError(PipelineError):
+    """A registry call failed for another reason than "does not exist"."""
+
+
+def store_uri(client: MlflowClient) -> str:
+    return str(getattr(client, "_registry_uri", None) or client.tracking_uri)
+
+
+def is_missing(error: MlflowException) -> bool:
+    """The model, version or alias does not exist (SQL stores report a missing alias as an
+    invalid parameter 'alias ... not found')."""
+    if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    return error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error.message)
+
+
+def call(client: MlflowClient, name: str, function: Callable[..., T], *args: Any) -> T:
+    """Run one registry call; any failure becomes a RegistryError naming the store and call.
+
+    Callers that accept "does not exist" catch `RegistryError` and look at `__cause__`.
+    """
+    try:
+        return function(*args)
+    except MlflowException as error:
+        raise RegistryError(
+            f"model registry {store_uri(client)}: {name}{args!r} failed "
+            f"({error.error_code}: {error.message})"
+        ) from error
+    except Exception as error:  # drivers raise their own types (sqlite locked, timeouts)
+        raise RegistryError(
+            f"model registry {store_uri(client)}: {name}{args!r} failed "
+            f"({type(error).__name__}: {error})"
+        ) from error
+
+
+def _missing(error: RegistryError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, MlflowException) and is_missing(cause)
+
+
+def _alias_unsupported(error: RegistryError) -> bool:
+    cause = error.__cause__
+    return isinstance(cause, MlflowException) and cause.error_code in _NO_ALIAS_SUPPORT
 
 
 def get_champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
-    """The version currently promoted, by alias first and by production tag as a fallback."""
+    """The version currently promoted: the alias is authoritative; the production tag is the
+    fallback for stores without aliases. None only when the store says nothing exists."""
     try:
-        return client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
-    except MlflowException:
-        pass  # no alias yet, no such model, or a store without aliases
+        return call(
+            client,
+            "get_model_version_by_alias",
+            client.get_model_version_by_alias,
+            model_name,
+            CHAMPION_ALIAS,
+        )
+    except RegistryError as error:
+        if not (_missing(error) or _alias_unsupported(error)):
+            raise
     tagged = [v for v in list_versions(client, model_name) if v.tags.get(PRODUCTION_TAG) == "true"]
     return max(tagged, key=lambda v: int(v.version), default=None)
 
 
 def list_versions(client: MlflowClient, model_name: str) -> list[ModelVersion]:
     """Every version of the model, newest first; empty when the model does not exist."""
+    escaped = model_name.replace("'", "\\'")
     try:
-        versions = client.search_model_versions(f"name = '{model_name}'")
-    except MlflowException:
-        return []
+        versions = call(
+            client,
+            "search_model_versions",
+            client.search_model_versions,
+            f"name = '{escaped}'",
+        )
+    except RegistryError as error:
+        if _missing(error):
+            return []
+        raise
     return sorted(versions, key=lambda v: int(v.version), reverse=True)
+
+
+def get_version(client: MlflowClient, model_name: str, version: str) -> ModelVersion:
+    return call(client, "get_model_version", client.get_model_version, model_name, version)
 
 
 def register_version(
@@ -44,18 +123,88 @@ def register_version(
     run_id: str,
     tags: dict[str, str],
 ) -> ModelVersion:
-    """Register the model stored at `source_uri` (a run artifact folder) as a new version."""
+    """Register the model stored at `source_uri` as a new version linked to `run_id` (the
+    training run)."""
     try:
-        client.create_registered_model(model_name)
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+        call(client, "create_registered_model", client.create_registered_model, model_name)
+    except RegistryError as error:
+        cause = error.__cause__
+        if not (
+            isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_ALREADY_EXISTS"
+        ):
             raise
-    return client.create_model_version(model_name, source=source_uri, run_id=run_id, tags=tags)
+    return call(
+        client,
+        "create_model_version",
+        lambda: client.create_model_version(
+            model_name, source=source_uri, run_id=run_id, tags=tags
+        ),
+    )
 
 
 def tag_version(client: MlflowClient, model_name: str, version: str, tags: dict[str, str]) -> None:
     for key, value in tags.items():
-        client.set_model_version_tag(model_name, version, key, value)
+        call(
+            client,
+            "set_model_version_tag",
+            client.set_model_version_tag,
+            model_name,
+            version,
+            key,
+            value,
+        )
+
+
+def _set_alias(client: MlflowClient, model_name: str, version: str) -> None:
+    try:
+        call(
+            client,
+            "set_registered_model_alias",
+            client.set_registered_model_alias,
+            model_name,
+            CHAMPION_ALIAS,
+            version,
+        )
+    except RegistryError as error:
+        if not _alias_unsupported(error):
+            raise
+
+
+def _delete_alias(client: MlflowClient, model_name: str) -> None:
+    try:
+        call(
+            client,
+            "delete_registered_model_alias",
+            client.delete_registered_model_alias,
+            model_name,
+            CHAMPION_ALIAS,
+        )
+    except RegistryError as error:
+        if not (_missing(error) or _alias_unsupported(error)):
+            raise
+
+
+def _set_production(client: MlflowClient, model_name: str, version: str) -> None:
+    call(
+        client,
+        "set_model_version_tag",
+        client.set_model_version_tag,
+        model_name,
+        version,
+        PRODUCTION_TAG,
+        "true",
+    )
+
+
+def _clear_production(client: MlflowClient, model_name: str, version: str) -> None:
+    call(
+        client,
+        "delete_model_version_tag",
+        client.delete_model_version_tag,
+        model_name,
+        version,
+        PRODUCTION_TAG,
+    )
 
 
 def promote(
@@ -64,10 +213,53 @@ def promote(
     version: str,
     previous: ModelVersion | None,
 ) -> None:
-    """Make `version` the champion and take the production tag off the previous one."""
-    client.set_model_version_tag(model_name, version, PRODUCTION_TAG, "true")
-    # A store without aliases (Azure ML) still has the production tag to mark the champion.
-    with contextlib.suppress(MlflowException):
-        client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
-    if previous is not None and str(previous.version) != str(version):
-        client.delete_model_version_tag(model_name, previous.version, PRODUCTION_TAG)
+    """Move the champion from `previous` to `version`; the caller holds the model's lock.
+
+    Order: tag the new version, move the alias (the commit point: readers go by the alias),
+    untag the previous one. A failure at any point restores the previous champion's alias and
+    tag; if even that fails, the error says exactly what to repair.
+    """
+    old = None if previous is None else str(previous.version)
+    if old == str(version):
+        return
+    try:
+        _set_production(client, model_name, version)
+        _set_alias(client, model_name, version)
+        if old is not None:
+            _clear_production(client, model_name, old)
+    except RegistryError as error:
+        restore_champion(client, model_name, old, replaced=version, cause=error)
+        raise RegistryError(
+            f"promotion of {model_name} v{version} failed and was rolled back "
+            f"(champion: {'none' if old is None else 'v' + old}): {error}"
+        ) from error
+
+
+def restore_champion(
+    client: MlflowClient,
+    model_name: str,
+    champion: str | None,
+    *,
+    replaced: str,
+    cause: Exception,
+) -> None:
+    """Put alias and production tag back on `champion` (None: no champion) and off `replaced`."""
+    try:
+        if champion is None:
+            _delete_alias(client, model_name)
+        else:
+            _set_production(client, model_name, champion)
+            _set_alias(client, model_name, champion)
+        _clear_production_if_set(client, model_name, replaced)
+    except RegistryError as repair_error:
+        target = "no champion" if champion is None else f"v{champion}"
+        raise RegistryError(
+            f"{cause}; restoring the champion also failed ({repair_error}): set alias "
+            f"'{CHAMPION_ALIAS}' and tag {PRODUCTION_TAG}=true on {target} of {model_name} and "
+            f"remove the tag from v{replaced} by hand"
+        ) from cause
+
+
+def _clear_production_if_set(client: MlflowClient, model_name: str, version: str) -> None:
+    if get_version(client, model_name, version).tags.get(PRODUCTION_TAG) is not None:
+        _clear_production(client, model_name, version)

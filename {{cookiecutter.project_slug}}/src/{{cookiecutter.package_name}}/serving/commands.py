@@ -15,19 +15,23 @@ def serve(
     port: Annotated[int, typer.Option(help="Port for the scoring and health routes.")] = 5001,
     workers: Annotated[int, typer.Option(min=1, help="Server worker processes.")] = 2,
     version: Annotated[
-        str | None, typer.Option(help="Registered model version to serve (default: champion).")
+        str | None,
+        typer.Option(
+            help="Registered model version to serve (default: the one the last deploy recorded)."
+        ),
     ] = None,
     host: Annotated[
         str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the model to the network.")
     ] = "127.0.0.1",
 ) -> None:
-    """Serve the champion model over HTTP with the server Azure online endpoints run."""
+    """Serve the deployed model over HTTP with the server Azure online endpoints run."""
     from ..config import load_settings
-    from .local import ServingError, resolve_model_dir, run_server
+    from ..errors import PipelineError
+    from .local import resolve_model_dir, run_server
 
     try:
         model_dir = resolve_model_dir(version)
-    except ServingError as error:
+    except PipelineError as error:
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(f"Serving {model_dir} on http://{host}:{port}/score (health: GET /)")
@@ -55,22 +59,26 @@ def score_batch(
         int, typer.Option(min=1, help="Rows per chunk (bounds memory).")
     ] = 50_000,
     version: Annotated[
-        str | None, typer.Option(help="Registered model version to use (default: champion).")
+        str | None,
+        typer.Option(
+            help="Registered model version to use (default: the one the last deploy recorded)."
+        ),
     ] = None,
     keep_columns: Annotated[
         bool, typer.Option(help="Copy the input columns next to the predictions.")
     ] = False,
 ) -> None:
     """Score a file of any size in chunks, like an Azure batch endpoint, with bounded memory."""
-    from .batch import BatchInputError, score_file
-    from .local import ServingError, resolve_model_dir
+    from ..errors import PipelineError
+    from .batch import score_file
+    from .local import resolve_model_dir
 
     try:
         model_dir = resolve_model_dir(version)
         summary = score_file(
             model_dir, input_path, output_path, chunk_rows=chunk_rows, keep_columns=keep_columns
         )
-    except (ServingError, BatchInputError) as error:
+    except PipelineError as error:  # BatchInputError included
         typer.secho(f"error: {error}", fg="red", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(

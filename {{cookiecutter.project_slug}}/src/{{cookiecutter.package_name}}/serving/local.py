@@ -1,9 +1,11 @@
-"""Run the champion locally exactly as Azure runs it.
+"""Run the deployed model locally exactly as Azure runs it.
 
-`serve` resolves the champion in the local registry, copies its artifacts to
-`.mlflow/serving/<name>/<version>/model/` (the layout Azure mounts), points AZUREML_MODEL_DIR
-at `<version>/` and starts azureml-inference-server-http on `score.py`: after that, nothing
-differs from the cloud.
+`serve` reads the deployment record of the `local` environment (written by the last successful
+`deploy`), copies that exact version's artifacts to
+`.mlflow/serving/<name>/<version>-<sha256[:12]>/model/` (the layout Azure mounts; the digest in
+the folder name means a recreated store can never serve stale files), verifies the files
+against the recorded digest, points AZUREML_MODEL_DIR at that folder and starts
+azureml-inference-server-http on `score.py`: after that, nothing differs from the cloud.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import PipelineError
 from ..monitoring.collect import FLUSH_SECONDS_ENV, INFERENCE_LOG_ENV
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 SCORE_SCRIPT = Path(__file__).resolve().with_name("score.py")
 
@@ -24,51 +30,89 @@ class ServingError(PipelineError):
     """No model to serve, or the server could not be started."""
 
 
-def resolve_model_dir(version: str | None = None) -> Path:
-    """The folder to use as AZUREML_MODEL_DIR for the champion (or `version`), downloaded once
-    per version; the MLflow model sits in its `model/` subfolder, as on Azure."""
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
+def resolve_model_dir(version: str | None = None, environment: str = "local") -> Path:
+    """The folder to use as AZUREML_MODEL_DIR: the version the last successful deploy to
+    `environment` recorded (or `version`), verified by digest; the MLflow model sits in its
+    `model/` subfolder, as on Azure."""
     from ..config import load_settings
-    from ..registry import get_champion_version
+    from ..deployments import client_for, read_deployment
+    from ..registry import DIGEST_TAG, get_version
 
     settings = load_settings()
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     name = settings.model_name
     if version is None:
-        champion = get_champion_version(client, name)
-        if champion is None:
+        record = read_deployment(settings, environment)
+        if record is None:
             raise ServingError(
-                f"no champion for model '{name}' in {settings.tracking_uri}: "
-                "train and promote one first with `run`, or pass --version"
+                f"nothing is deployed to '{environment}' for model '{name}' in "
+                f"{settings.tracking_uri}: train and deploy one first with `run`, or pass "
+                "--version"
             )
-        version = str(champion.version)
-    # Azure's layout: AZUREML_MODEL_DIR=.../azureml-models/<name>/<version>, model folder inside.
-    version_dir = settings.resolve(Path(".mlflow/serving")) / name / version
-    if (version_dir / "model" / "MLmodel").is_file():
+        return materialize_version(settings, name, record.version, record.digest)
+    try:
+        registered = get_version(client_for(settings), name, version)
+    except PipelineError as error:
+        raise ServingError(f"model '{name}' has no usable version {version}: {error}") from None
+    return materialize_version(settings, name, version, registered.tags.get(DIGEST_TAG))
+
+
+def materialize_version(
+    settings: Settings, name: str, version: str, digest: str | None = None
+) -> Path:
+    """Download `name` v`version` once per digest and verify it; return its version folder.
+
+    Without a recorded digest (versions registered before digests were kept) the folder is
+    keyed by the digest of what was downloaded, and always downloaded afresh."""
+    from ..deployments import client_for
+    from ..lineage import model_digest
+    from ..registry import call
+
+    root = settings.resolve(Path(".mlflow/serving")) / name
+    if digest is not None:
+        version_dir = root / f"{version}-{digest[:12]}"
+        model_dir = version_dir / "model"
+        if (model_dir / "MLmodel").is_file() and model_digest(model_dir) == digest:
+            return version_dir
+        shutil.rmtree(version_dir, ignore_errors=True)  # stale or tampered: fetch again
+    client = client_for(settings)
+    source = call(
+        client,
+        "get_model_version_download_uri",
+        client.get_model_version_download_uri,
+        name,
+        version,
+    )
+    staging_root = root / ".staging"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=staging_root))
+    try:
+        downloaded = _download(source, staging)
+        found = model_digest(downloaded)
+        if digest is not None and found != digest:
+            raise ServingError(
+                f"{name} v{version} downloaded from {source} has sha256 {found[:12]}, not the "
+                f"deployed {digest[:12]}: the artifact store changed; redeploy with `deploy`"
+            )
+        version_dir = root / f"{version}-{found[:12]}"
+        version_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            downloaded.rename(version_dir / "model")
+        except OSError:
+            if not (version_dir / "model" / "MLmodel").is_file():
+                raise  # not a concurrent download of the same files: a real failure
         return version_dir
-    try:
-        source = client.get_model_version_download_uri(name, version)
-    except MlflowException as error:
-        raise ServingError(f"model '{name}' has no version {version}: {error.message}") from None
-    _materialize(source, version_dir / "model")
-    return version_dir
-
-
-def _materialize(source_uri: str, target: Path) -> None:
-    """Download into a temporary sibling, then rename: a half-copied folder is never served."""
-    import mlflow.artifacts
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        downloaded = Path(mlflow.artifacts.download_artifacts(source_uri, dst_path=str(staging)))
-        if not (downloaded / "MLmodel").is_file():
-            raise ServingError(f"{source_uri} is not an MLflow model folder (no MLmodel file)")
-        downloaded.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _download(source_uri: str, staging: Path) -> Path:
+    """Download into a temporary folder: a half-copied folder is never served."""
+    import mlflow.artifacts
+
+    downloaded = Path(mlflow.artifacts.download_artifacts(source_uri, dst_path=str(staging)))
+    if not (downloaded / "MLmodel").is_file():
+        raise ServingError(f"{source_uri} is not an MLflow model folder (no MLmodel file)")
+    return downloaded
 
 
 def server_command(port: int, workers: int, host: str) -> list[str]:

@@ -1,0 +1,37 @@
+"""Every install precompiles bytecode: the template's and the project's `setup`, hence CI.
+
+With PYTHONDONTWRITEBYTECODE=1 (many CI runners and containers) nothing caches bytecode at
+run time, so an install that skips it makes every later process recompile every import.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import TEMPLATE_DIR
+
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+INSTALL = re.compile(r"\buv pip (sync|install)\b|\bpip install\b(?!.*\buv==)")
+PROJECT_CI = [
+    PROJECT_TEMPLATE / ".github" / "workflows" / "ci.yml",
+    PROJECT_TEMPLATE / "azure-pipelines.yml",
+]
+
+
+MAKEFILES = {"template": TEMPLATE_DIR / "Makefile", "project": PROJECT_TEMPLATE / "Makefile"}
+
+
+@pytest.mark.parametrize("makefile", MAKEFILES.values(), ids=MAKEFILES.keys())
+def test_every_install_precompiles_bytecode(makefile: Path) -> None:
+    installs = [line.strip() for line in makefile.read_text().splitlines() if INSTALL.search(line)]
+    assert len(installs) >= 2, "no install found: the pattern no longer matches the Makefile"
+    assert [line for line in installs if "--compile-bytecode" not in line] == []
+
+
+@pytest.mark.parametrize("ci", PROJECT_CI, ids=lambda path: path.name)
+def test_generated_ci_installs_only_through_make_setup(ci: Path) -> None:
+    text = ci.read_text()
+    assert "make setup" in text
+    assert not INSTALL.search(text), "an install outside `make setup` would skip its settings"

@@ -1,0 +1,111 @@
+"""What each environment serves: one deployment record per model and environment.
+
+The record lives in the model registry itself, as the registered model's tag
+`deployment.<environment>` (JSON), so it is in the same store as the champion it must agree
+with, works on any MLflow store (SQLite, a tracking server, Azure ML) and is written in one call.
+`deploy` writes it after a successful rollout and before it moves the champion; `serve` and
+the Azure rollout read it. It names the exact version and the model files' sha256, so what
+starts can be verified to be what was deployed.
+
+    record = read_deployment(settings, "prod")        # None: nothing deployed there yet
+    record_deployment(settings, DeploymentRecord(...))
+    restore_deployment(settings, "prod", record)      # undo, e.g. when promotion fails
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+from mlflow import MlflowClient
+
+from .config import Settings
+from .errors import PipelineError
+from .registry import RegistryError, call, is_missing
+
+TAG_PREFIX = "deployment."
+LOCAL_ENVIRONMENT = "local"
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """The exact model version an environment serves, and how to verify it."""
+
+    model_name: str
+    environment: str
+    version: str
+    digest: str  # sha256 of the model folder (lineage.model_digest)
+    target: str = "local"  # backend that performed the rollout: local | azure
+    run_id: str | None = None  # the run whose deploy step wrote this record
+    deployed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    details: dict[str, str] = field(default_factory=dict)  # e.g. endpoint and deployment names
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_name}/{self.version}"
+
+
+def client_for(settings: Settings) -> MlflowClient:
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+def read_deployment(
+    settings: Settings, environment: str, client: MlflowClient | None = None
+) -> DeploymentRecord | None:
+    """The last successful deployment to `environment`, or None if there was none."""
+    client = client or client_for(settings)
+    try:
+        model = call(
+            client, "get_registered_model", client.get_registered_model, settings.model_name
+        )
+    except RegistryError as error:
+        cause = error.__cause__
+        if getattr(cause, "error_code", None) and is_missing(cause):  # type: ignore[arg-type]
+            return None
+        raise
+    raw = model.tags.get(TAG_PREFIX + environment)
+    if not raw:
+        return None
+    try:
+        return DeploymentRecord(**json.loads(raw))
+    except (ValueError, TypeError) as error:
+        raise PipelineError(
+            f"the deployment record of '{environment}' (tag {TAG_PREFIX}{environment} on model "
+            f"{settings.model_name}) is unreadable ({error}): redeploy with `deploy`"
+        ) from None
+
+
+def record_deployment(
+    settings: Settings, record: DeploymentRecord, client: MlflowClient | None = None
+) -> None:
+    """Record a successful rollout: from now on `record.environment` serves `record.version`."""
+    client = client or client_for(settings)
+    call(
+        client,
+        "set_registered_model_tag",
+        client.set_registered_model_tag,
+        record.model_name,
+        TAG_PREFIX + record.environment,
+        json.dumps(asdict(record), sort_keys=True),
+    )
+
+
+def restore_deployment(
+    settings: Settings,
+    environment: str,
+    previous: DeploymentRecord | None,
+    client: MlflowClient | None = None,
+) -> None:
+    """Put back the record as it was before a transition that failed half-way."""
+    client = client or client_for(settings)
+    if previous is not None:
+        record_deployment(settings, previous, client)
+        return
+    call(
+        client,
+        "delete_registered_model_tag",
+        client.delete_registered_model_tag,
+        settings.model_name,
+        TAG_PREFIX + environment,
+    )
