@@ -22,13 +22,16 @@ import requests
 import yaml
 from serving_fixtures import free_port, make_frame, save_model, stop, wait_for_health
 
+from {{ cookiecutter.package_name }}.config import load_settings
+from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
+from {{ cookiecutter.package_name }}.lineage import model_digest
 from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     CORRELATION_ID,
     MODEL_VERSION,
     read_window,
 )
 from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLUMN
-from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, PRODUCTION_TAG
+from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow
 SERVE = "import typer; from {{ cookiecutter.package_name }}.serving.commands import serve; typer.run(serve)"
@@ -45,12 +48,17 @@ def project(tmp_path: Path) -> Path:
     config = {"monitoring": {"inference_log": {"flush_seconds": FLUSH_SECONDS}}}
     (tmp_path / "config" / "pipeline.yaml").write_text(yaml.safe_dump(config))
     save_model(tmp_path / "artifacts" / "model")
+    digest = model_digest(tmp_path / "artifacts" / "model")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     client.create_registered_model(NAME)
-    version = client.create_model_version(NAME, source=(tmp_path / "artifacts" / "model").as_uri())
+    version = client.create_model_version(
+        NAME, source=(tmp_path / "artifacts" / "model").as_uri(), tags={DIGEST_TAG: digest}
+    )
     client.set_model_version_tag(NAME, version.version, PRODUCTION_TAG, "true")
     client.set_registered_model_alias(NAME, CHAMPION_ALIAS, version.version)
+    settings = load_settings(tmp_path / "config" / "pipeline.yaml", {"tracking.uri": uri})
+    record_deployment(settings, DeploymentRecord(NAME, "local", str(version.version), digest))
     return tmp_path
 
 

@@ -32,8 +32,9 @@ logger = logging.getLogger("azmlinfsrv.inference_log")
 
 
 def recorder_from_environment(model_root: Path) -> Recorder | None:
-    """The recorder for this worker; `model_root` is AZUREML_MODEL_DIR (`.../<name>/<version>`)."""
-    version = model_root.name
+    """The recorder for this worker. `model_root` is AZUREML_MODEL_DIR: `.../<name>/<version>`
+    on Azure, `.../<name>/<version>-<digest>` for `serve`; either way the version leads."""
+    version = model_root.name.split("-", 1)[0]
     if os.environ.get(AZURE_COLLECTOR_CONFIG_ENV) or (
         os.environ.get(AZURE_COLLECTOR_ENV, "").lower() == "true"
     ):

@@ -49,10 +49,13 @@ def retrain_local(settings: Settings, observer: Any = None) -> RetrainOutcome:
     """`--backend local` trains here whatever `backend` the config names for `run`."""
     settings = settings.model_copy(update={"backend": "local"})
     context = pipeline_class(settings)(settings).run(observer)
-    registration = context.registration
+    registration, deployment = context.registration, context.deployment
     if registration is None:
         return RetrainOutcome("local", False, None, "the pipeline registered no model")
-    return RetrainOutcome("local", registration.promoted, registration.version, registration.reason)
+    # The gate marks a candidate at register; deploy is the step that promotes it.
+    promoted = deployment is not None and deployment.promoted
+    reason = (deployment.reason if deployment is not None else "") or registration.reason
+    return RetrainOutcome("local", promoted, registration.version, reason)
 
 
 def retrain_azure(settings: Settings, *, wait: bool, timeout_minutes: int) -> RetrainOutcome:
