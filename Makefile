@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements-template.lock
 	touch $@
 
 .tools/.installed: $(PROJECT)/requirements-tools.lock $(VENV)/.installed
-	$(BIN)/uv venv --quiet --python $(BIN)/python .tools
+	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .tools
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python .tools/bin/python "$(PROJECT)/requirements-tools.lock"
 	touch $@
 
