@@ -1,8 +1,8 @@
 """Run checkov over every synthesized stack and apply the reviewed skips in checkov-skips.yaml.
 
 checkov 3.3's terraform_json runner ignores inline skips, so this script is the skip mechanism:
-a failure passes only when a reviewed entry names its check, its construct path (a glob) and the
-stack's network isolation. Unskipped failures, stale entries and parse errors all fail the scan.
+a failure passes only when a reviewed entry names its check, its construct path (a glob), the
+stack's network isolation and, if the entry says so, its stage (production or non-production). Unskipped failures, stale entries and parse errors all fail the scan.
 Runs offline: `make scan`, or `python infra/scan.py [--stacks DIR] [--checkov PATH]`.
 """
 
@@ -39,12 +39,20 @@ class Skip:
     resources: tuple[str, ...]
     isolation: tuple[str, ...]
     reason: str
+    # None: every stage; else "production" and/or "non-production" (the stack's output).
+    stages: tuple[str, ...] | None = None
+
+    def applies_to(self, report: StackReport) -> bool:
+        return report.isolation in self.isolation and (
+            self.stages is None or report.stage in self.stages
+        )
 
 
 @dataclass
 class StackReport:
     stack: str
     isolation: str
+    stage: str | None = None
     passed: int = 0
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -67,21 +75,27 @@ def load_skips(path: Path = DEFAULT_SKIPS) -> list[Skip]:
                 resources=tuple(entry["resources"]),
                 isolation=tuple(entry["isolation"]),
                 reason=entry["reason"],
+                stages=tuple(entry["stages"]) if "stages" in entry else None,
             )
         )
     return skips
 
 
-def construct_paths(stack_file: Path) -> tuple[str, dict[str, str]]:
-    """The stack's isolation mode and a map from logical id to construct path (without stack)."""
+def construct_paths(stack_file: Path) -> tuple[str, str | None, dict[str, str]]:
+    """The stack's isolation mode, its stage (None when it has no `production` output) and a
+    map from logical id to construct path (without the stack name)."""
     synthesized = json.loads(stack_file.read_text(encoding="utf-8"))
-    isolation = synthesized["output"]["network_isolation"]["value"]
+    outputs = synthesized["output"]
+    isolation = outputs["network_isolation"]["value"]
+    stage = None
+    if "production" in outputs:
+        stage = "production" if outputs["production"]["value"] else "non-production"
     paths = {}
     for blocks in synthesized.get("resource", {}).values():
         for logical_id, body in blocks.items():
             path = body["//"]["metadata"]["path"]
             paths[logical_id] = path.split("/", 1)[1]
-    return isolation, paths
+    return isolation, stage, paths
 
 
 def run_checkov(stacks_dir: Path, checkov: Path) -> dict:
@@ -121,8 +135,8 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
     construct_of = {}
     for stack_file in stack_files:
         stack = stack_file.parent.name
-        isolation, paths = construct_paths(stack_file)
-        reports[stack] = StackReport(stack=stack, isolation=isolation)
+        isolation, stage, paths = construct_paths(stack_file)
+        reports[stack] = StackReport(stack=stack, isolation=isolation, stage=stage)
         construct_of[stack] = paths
 
     def stack_of(result: dict) -> str:
@@ -144,7 +158,7 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
                 for index, skip in enumerate(skips)
                 if skip.check == result["check_id"]
                 and any(fnmatch.fnmatchcase(construct, pattern) for pattern in skip.resources)
-                and stack_report.isolation in skip.isolation
+                and skip.applies_to(stack_report)
             ),
             None,
         )
@@ -155,7 +169,7 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
             used.add((stack, match))
     for stack, stack_report in reports.items():
         for index, skip in enumerate(skips):
-            if stack_report.isolation in skip.isolation and (stack, index) not in used:
+            if skip.applies_to(stack_report) and (stack, index) not in used:
                 stack_report.stale.append(f"{skip.check} {', '.join(skip.resources)}")
     return list(reports.values())
 
@@ -170,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     reports = evaluate(args.stacks, run_checkov(args.stacks, args.checkov), load_skips(args.skips))
     for stack in reports:
         print(
-            f"{stack.stack} ({stack.isolation}): {stack.passed} passed, "
+            f"{stack.stack} ({stack.isolation}{', ' + stack.stage if stack.stage else ''}): "
+            f"{stack.passed} passed, "
             f"{len(stack.failed)} failed, {len(stack.skipped)} skipped (reviewed), "
             f"{len(stack.stale)} stale skips"
         )
