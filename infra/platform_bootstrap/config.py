@@ -69,7 +69,9 @@ class BootstrapConfig(_Frozen):
         if self.location not in REGIONS:
             raise ValueError(f"location {self.location!r} is not in the region table")
         containers = [
-            state_container_name(p.project_slug, env) for p in self.projects for env in p.environments
+            state_container_name(p.project_slug, env)
+            for p in self.projects
+            for env in p.environments
         ]
         if len(set(containers)) != len(containers):
             raise ValueError(f"project slugs must give distinct state containers: {containers}")

@@ -206,7 +206,9 @@ class EnvironmentAccess(Construct):
             location=config.location,
         )
         for index, role in enumerate(WORKSPACE_ROLES):
-            _assign(self, f"workspace-{index}", self.workspace_identity.principal_id, group, role=role)
+            _assign(
+                self, f"workspace-{index}", self.workspace_identity.principal_id, group, role=role
+            )
 
 
 def federations(project: Project, environment: str) -> list[tuple[str, str, str]]:

@@ -2,7 +2,8 @@
 
 checkov 3.3's terraform_json runner ignores inline skips, so this script is the skip mechanism:
 a failure passes only when a reviewed entry names its check, its construct path (a glob), the
-stack's network isolation and, if the entry says so, its stage (production or non-production). Unskipped failures, stale entries and parse errors all fail the scan.
+stack's network isolation and, if the entry says so, its stage (production or non-production).
+Unskipped failures, stale entries and parse errors all fail the scan.
 Runs offline: `make scan`, or `python infra/scan.py [--stacks DIR] [--checkov PATH]`.
 """
 

@@ -37,6 +37,8 @@ class VnetPlan:
 
 
 def _network(text: str) -> ipaddress.IPv4Network:
+    if "/" not in text:
+        raise AddressPlanError(f"{text!r} needs a prefix length, such as '10.100.0.0/16'")
     try:
         network = ipaddress.IPv4Network(text, strict=False)
     except ValueError:
@@ -53,7 +55,9 @@ def _network(text: str) -> ipaddress.IPv4Network:
 def _subnets(vnet: ipaddress.IPv4Network) -> VnetPlan:
     training = next(vnet.subnets(new_prefix=TRAINING_PREFIX))
     # The first /24 after the training subnet.
-    endpoints = ipaddress.IPv4Network((int(training.broadcast_address) + 1, PRIVATE_ENDPOINT_PREFIX))
+    endpoints = ipaddress.IPv4Network(
+        (int(training.broadcast_address) + 1, PRIVATE_ENDPOINT_PREFIX)
+    )
     return VnetPlan(str(vnet), str(training), str(endpoints))
 
 

@@ -54,8 +54,17 @@ class NetworkConfig(_Frozen):
 
 
 RunStatus = Literal[
-    "NotStarted", "Queued", "Preparing", "Provisioning", "Starting", "Running", "Finalizing",
-    "CancelRequested", "Completed", "Failed", "Canceled",
+    "NotStarted",
+    "Queued",
+    "Preparing",
+    "Provisioning",
+    "Starting",
+    "Running",
+    "Finalizing",
+    "CancelRequested",
+    "Completed",
+    "Failed",
+    "Canceled",
 ]
 
 

@@ -161,6 +161,4 @@ class WorkspaceDependencies(Construct):
     @property
     def event_queue_scope(self) -> str:
         """ARM scope of the event queue alone, for queue-level role assignments."""
-        return (
-            f"{self.storage_account.id}/queueServices/default/queues/{self.event_queue.name}"
-        )
+        return f"{self.storage_account.id}/queueServices/default/queues/{self.event_queue.name}"

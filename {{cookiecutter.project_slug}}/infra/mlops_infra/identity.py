@@ -39,8 +39,13 @@ class ComputeIdentity(Construct):
             location=config.location,
         )
         self.role_assignments = [
-            assign(self, assignment_id, role, getattr(dependencies, target).id,
-                   self.identity.principal_id)
+            assign(
+                self,
+                assignment_id,
+                role,
+                getattr(dependencies, target).id,
+                self.identity.principal_id,
+            )
             for assignment_id, role, target in COMPUTE_ROLES
         ]
         self.role_assignments.append(
@@ -72,7 +77,10 @@ class WorkspaceIdentity(Construct):
         if not config.create_resource_group:
             self.identity = (
                 azurerm.data_azurerm_user_assigned_identity.DataAzurermUserAssignedIdentity(
-                    self, "workspace-identity", name=names.workspace_identity, resource_group_name=rg
+                    self,
+                    "workspace-identity",
+                    name=names.workspace_identity,
+                    resource_group_name=rg,
                 )
             )
             return

@@ -19,37 +19,127 @@ CHECKED_ON = "2026-11-23"
 
 # Regions with availability zones (zone-redundant registry, ZRS/GZRS storage).
 _ZONES = frozenset(
-    """
-    australiaeast austriaeast belgiumcentral brazilsouth canadacentral centralindia centralus
-    chilecentral eastasia eastus eastus2 francecentral germanywestcentral indonesiacentral
-    israelcentral italynorth japaneast japanwest koreacentral malaysiawest mexicocentral
-    newzealandnorth northeurope norwayeast polandcentral qatarcentral southafricanorth
-    southcentralus southeastasia spaincentral swedencentral switzerlandnorth uaenorth uksouth
-    westeurope westus2 westus3
-    """.split()
+    [
+        "australiaeast",
+        "austriaeast",
+        "belgiumcentral",
+        "brazilsouth",
+        "canadacentral",
+        "centralindia",
+        "centralus",
+        "chilecentral",
+        "eastasia",
+        "eastus",
+        "eastus2",
+        "francecentral",
+        "germanywestcentral",
+        "indonesiacentral",
+        "israelcentral",
+        "italynorth",
+        "japaneast",
+        "japanwest",
+        "koreacentral",
+        "malaysiawest",
+        "mexicocentral",
+        "newzealandnorth",
+        "northeurope",
+        "norwayeast",
+        "polandcentral",
+        "qatarcentral",
+        "southafricanorth",
+        "southcentralus",
+        "southeastasia",
+        "spaincentral",
+        "swedencentral",
+        "switzerlandnorth",
+        "uaenorth",
+        "uksouth",
+        "westeurope",
+        "westus2",
+        "westus3",
+    ]
 )
 
 # Regions without a paired region: no GRS/GZRS storage.
 _UNPAIRED = frozenset(
-    """
-    austriaeast belgiumcentral chilecentral indonesiacentral israelcentral italynorth
-    malaysiawest mexicocentral newzealandnorth polandcentral qatarcentral spaincentral
-    """.split()
+    [
+        "austriaeast",
+        "belgiumcentral",
+        "chilecentral",
+        "indonesiacentral",
+        "israelcentral",
+        "italynorth",
+        "malaysiawest",
+        "mexicocentral",
+        "newzealandnorth",
+        "polandcentral",
+        "qatarcentral",
+        "spaincentral",
+    ]
 )
 
 # Every region the template accepts (the hook suggests the closest one for a typo).
 REGIONS = frozenset(
-    """
-    australiacentral australiacentral2 australiaeast australiasoutheast austriaeast
-    belgiumcentral brazilsouth brazilsoutheast canadacentral canadaeast centralindia
-    centralus chilecentral eastasia eastus eastus2 francecentral francesouth germanynorth
-    germanywestcentral indonesiacentral israelcentral italynorth japaneast japanwest
-    jioindiacentral jioindiawest koreacentral koreasouth malaysiawest mexicocentral
-    newzealandnorth northcentralus northeurope norwayeast norwaywest polandcentral
-    qatarcentral southafricanorth southafricawest southcentralus southeastasia southindia
-    spaincentral swedencentral swedensouth switzerlandnorth switzerlandwest uaecentral
-    uaenorth uksouth ukwest westcentralus westeurope westindia westus westus2 westus3
-    """.split()
+    [
+        "australiacentral",
+        "australiacentral2",
+        "australiaeast",
+        "australiasoutheast",
+        "austriaeast",
+        "belgiumcentral",
+        "brazilsouth",
+        "brazilsoutheast",
+        "canadacentral",
+        "canadaeast",
+        "centralindia",
+        "centralus",
+        "chilecentral",
+        "eastasia",
+        "eastus",
+        "eastus2",
+        "francecentral",
+        "francesouth",
+        "germanynorth",
+        "germanywestcentral",
+        "indonesiacentral",
+        "israelcentral",
+        "italynorth",
+        "japaneast",
+        "japanwest",
+        "jioindiacentral",
+        "jioindiawest",
+        "koreacentral",
+        "koreasouth",
+        "malaysiawest",
+        "mexicocentral",
+        "newzealandnorth",
+        "northcentralus",
+        "northeurope",
+        "norwayeast",
+        "norwaywest",
+        "polandcentral",
+        "qatarcentral",
+        "southafricanorth",
+        "southafricawest",
+        "southcentralus",
+        "southeastasia",
+        "southindia",
+        "spaincentral",
+        "swedencentral",
+        "swedensouth",
+        "switzerlandnorth",
+        "switzerlandwest",
+        "uaecentral",
+        "uaenorth",
+        "uksouth",
+        "ukwest",
+        "westcentralus",
+        "westeurope",
+        "westindia",
+        "westus",
+        "westus2",
+        "westus3",
+    ]
 )
 
 # Storage redundancy the answer may ask for; "auto" takes the best the region supports.
@@ -93,11 +183,11 @@ def storage_redundancy(location: str, requested: str) -> str:
     if not region.supports(requested):
         missing = []
         if requested in ("ZRS", "GZRS") and not region.availability_zones:
-            missing.append("availability zones")
+            missing.append("no availability zones")
         if requested in ("GRS", "GZRS") and not region.geo_pair:
-            missing.append("a paired region")
+            missing.append("no paired region")
         raise ValueError(
-            f"{location} has no {' and no '.join(missing)} (region table of {CHECKED_ON}), so "
+            f"{location} has {' and '.join(missing)} (region table of {CHECKED_ON}), so "
             f"the storage account cannot be {requested}; choose 'auto' "
             f"({region.best_storage_redundancy} there) or another region"
         )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .cdk import AzurermBackend, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
 from .budget import Budget
+from .cdk import AzurermBackend, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
 from .compute import Compute
 from .config import EnvironmentConfig
 from .dependencies import WorkspaceDependencies

@@ -31,11 +31,14 @@ def test_checkov_passes_with_only_reviewed_skips(synthesis: Synthesis, isolation
 # --- the skip logic itself, on a hand-made stack and report (no checkov run) ------------------
 
 
-def _stack(tmp_path: Path, isolation: str) -> Path:
+def _stack(tmp_path: Path, isolation: str, production: bool | None = None) -> Path:
     stack_dir = tmp_path / "stacks" / "dev"
     stack_dir.mkdir(parents=True)
+    outputs = {"network_isolation": {"value": isolation}}
+    if production is not None:
+        outputs["production"] = {"value": production}
     stack = {
-        "output": {"network_isolation": {"value": isolation}},
+        "output": outputs,
         "resource": {
             "azurerm_key_vault": {
                 "kv_ABC": {"//": {"metadata": {"path": "dev/dependencies/key-vault"}}}
@@ -79,6 +82,14 @@ def test_a_skip_does_not_apply_to_another_isolation_mode(tmp_path: Path) -> None
 def test_an_unmatched_skip_is_stale(tmp_path: Path) -> None:
     (report,) = scan.evaluate(_stack(tmp_path, "public"), _report(), [SKIP])
     assert not report.ok and report.stale == ["CKV_X dependencies/key-vault"]
+
+
+def test_a_stage_skip_applies_only_to_that_stage(tmp_path: Path) -> None:
+    skip = scan.Skip("CKV_X", ("dependencies/key-vault",), ("public",), "why", ("non-production",))
+    (dev,) = scan.evaluate(_stack(tmp_path / "a", "public", False), _report("CKV_X"), [skip])
+    assert dev.ok and dev.stage == "non-production"
+    (prod,) = scan.evaluate(_stack(tmp_path / "b", "public", True), _report("CKV_X"), [skip])
+    assert prod.failed and not prod.stale  # not applicable to production: neither used nor stale
 
 
 def test_every_reviewed_skip_has_a_reason_and_is_documented() -> None:
