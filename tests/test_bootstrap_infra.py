@@ -24,8 +24,9 @@ BOOTSTRAP_DIR = TEMPLATE_DIR / "infra"
 PROJECT_INFRA_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "infra"
 CHECKOV = TEMPLATE_DIR / ".tools" / "bin" / "checkov"
 sys.path.insert(0, str(BOOTSTRAP_DIR))
+# The project template's Jinja-free infra package, which the bootstrap also imports.
+sys.path.insert(1, str(PROJECT_INFRA_DIR))
 
-# The project template's Jinja-free infra package (platform_bootstrap puts it on sys.path).
 from mlops_infra.config import STATE_VARIABLES  # noqa: E402
 from mlops_infra.roles import DEPLOYER_ASSIGNABLE, ROLE_IDS, WORKSPACE_ROLES  # noqa: E402
 from platform_bootstrap.config import BootstrapConfig, load_config  # noqa: E402

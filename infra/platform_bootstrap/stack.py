@@ -270,7 +270,15 @@ class PlatformStack(TerraformStack):
         azurerm.provider.AzurermProvider(
             self,
             "azurerm",
-            features=[azurerm.provider.AzurermProviderFeatures()],
+            # Nothing here needs the storage data plane (containers are created through ARM by
+            # account id), and the state account may be private: plans must not call it.
+            features=[
+                azurerm.provider.AzurermProviderFeatures(
+                    storage=[
+                        azurerm.provider.AzurermProviderFeaturesStorage(data_plane_available=False)
+                    ]
+                )
+            ],
             storage_use_azuread=True,
             resource_provider_registrations="none",
             resource_providers_to_register=list(RESOURCE_PROVIDERS),
