@@ -22,6 +22,10 @@ def test_checkov_passes_with_only_reviewed_skips(synthesis: Synthesis, isolation
     reports = scan.evaluate(stacks_dir, scan.run_checkov(stacks_dir, CHECKOV), scan.load_skips())
     assert [r.stack for r in reports] == sorted(synthesis.settings.environments)
     for report in reports:
+        print(
+            f"checkov {isolation}/{report.stack} ({report.stage}): {report.passed} passed, "
+            f"{len(report.skipped)} skipped (reviewed), {len(report.failed)} failed"
+        )
         assert report.isolation == isolation
         assert report.failed == [], report.failed
         assert report.stale == [], report.stale
