@@ -296,6 +296,9 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "state_resource_group_name", value=platform_rg.name)
         TerraformOutput(self, "state_storage_account_name", value=state.account.name)
         TerraformOutput(
+            self, "storage_replication", value=storage_redundancy(config.location, "auto")
+        )
+        TerraformOutput(
             self,
             "network_isolation",
             value="public" if config.state_public_network_access else "private",

@@ -2,7 +2,7 @@
 
 checkov 3.3's terraform_json runner ignores inline skips, so this script is the skip mechanism:
 a failure passes only when a reviewed entry names its check, its construct path (a glob), the
-stack's network isolation and, if the entry says so, its stage (production or non-production).
+stack's network isolation and, if the entry has `when`, the stack's outputs (e.g. production).
 Unskipped failures, stale entries and parse errors all fail the scan.
 Runs offline: `make scan`, or `python infra/scan.py [--stacks DIR] [--checkov PATH]`.
 """
@@ -40,12 +40,12 @@ class Skip:
     resources: tuple[str, ...]
     isolation: tuple[str, ...]
     reason: str
-    # None: every stage; else "production" and/or "non-production" (the stack's output).
-    stages: tuple[str, ...] | None = None
+    # Stack output name -> values for which the skip applies (e.g. {"production": (False,)}).
+    when: dict[str, tuple] = field(default_factory=dict)
 
     def applies_to(self, report: StackReport) -> bool:
-        return report.isolation in self.isolation and (
-            self.stages is None or report.stage in self.stages
+        return report.isolation in self.isolation and all(
+            report.outputs.get(name) in values for name, values in self.when.items()
         )
 
 
@@ -53,7 +53,7 @@ class Skip:
 class StackReport:
     stack: str
     isolation: str
-    stage: str | None = None
+    outputs: dict = field(default_factory=dict)  # output name -> literal value
     passed: int = 0
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -76,27 +76,23 @@ def load_skips(path: Path = DEFAULT_SKIPS) -> list[Skip]:
                 resources=tuple(entry["resources"]),
                 isolation=tuple(entry["isolation"]),
                 reason=entry["reason"],
-                stages=tuple(entry["stages"]) if "stages" in entry else None,
+                when={name: tuple(values) for name, values in entry.get("when", {}).items()},
             )
         )
     return skips
 
 
-def construct_paths(stack_file: Path) -> tuple[str, str | None, dict[str, str]]:
-    """The stack's isolation mode, its stage (None when it has no `production` output) and a
-    map from logical id to construct path (without the stack name)."""
+def construct_paths(stack_file: Path) -> tuple[dict, dict[str, str]]:
+    """The stack's outputs (name -> value) and a map from logical id to construct path (without
+    the stack name)."""
     synthesized = json.loads(stack_file.read_text(encoding="utf-8"))
-    outputs = synthesized["output"]
-    isolation = outputs["network_isolation"]["value"]
-    stage = None
-    if "production" in outputs:
-        stage = "production" if outputs["production"]["value"] else "non-production"
+    outputs = {name: body["value"] for name, body in synthesized["output"].items()}
     paths = {}
     for blocks in synthesized.get("resource", {}).values():
         for logical_id, body in blocks.items():
             path = body["//"]["metadata"]["path"]
             paths[logical_id] = path.split("/", 1)[1]
-    return isolation, stage, paths
+    return outputs, paths
 
 
 def run_checkov(stacks_dir: Path, checkov: Path) -> dict:
@@ -136,8 +132,10 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
     construct_of = {}
     for stack_file in stack_files:
         stack = stack_file.parent.name
-        isolation, stage, paths = construct_paths(stack_file)
-        reports[stack] = StackReport(stack=stack, isolation=isolation, stage=stage)
+        outputs, paths = construct_paths(stack_file)
+        reports[stack] = StackReport(
+            stack=stack, isolation=outputs["network_isolation"], outputs=outputs
+        )
         construct_of[stack] = paths
 
     def stack_of(result: dict) -> str:
@@ -185,8 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = evaluate(args.stacks, run_checkov(args.stacks, args.checkov), load_skips(args.skips))
     for stack in reports:
         print(
-            f"{stack.stack} ({stack.isolation}{', ' + stack.stage if stack.stage else ''}): "
-            f"{stack.passed} passed, "
+            f"{stack.stack} ({stack.isolation}): {stack.passed} passed, "
             f"{len(stack.failed)} failed, {len(stack.skipped)} skipped (reviewed), "
             f"{len(stack.stale)} stale skips"
         )

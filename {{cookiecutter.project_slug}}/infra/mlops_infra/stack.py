@@ -118,6 +118,7 @@ class EnvironmentStack(TerraformStack):
             "container_registry_login_server": dependencies.container_registry.login_server,
             "storage_account_name": dependencies.storage_account.name,
             "storage_replication": config.storage_replication,
+            "zone_redundant": config.zone_redundant,
             "key_vault_name": dependencies.key_vault.name,
             "application_insights_name": monitoring.application_insights.name,
             "log_analytics_workspace_id": monitoring.log_analytics.id,

@@ -42,6 +42,7 @@ REQUIRED_OUTPUTS = {
     "container_registry_login_server",
     "storage_account_name",
     "storage_replication",
+    "zone_redundant",
     "key_vault_name",
     "application_insights_name",
     "log_analytics_workspace_id",
@@ -488,6 +489,7 @@ def test_zone_and_geo_redundancy_follow_the_region_table(
     assert stack.only("azurerm_storage_account")["account_replication_type"] == replication
     assert stack.only("azurerm_container_registry")["zone_redundancy_enabled"] is zone_redundant
     assert stack.tf["output"]["storage_replication"]["value"] == replication
+    assert stack.tf["output"]["zone_redundant"]["value"] is zone_redundant
 
 
 def test_default_region_gets_zone_and_geo_redundancy(synthesis: Synthesis) -> None:
