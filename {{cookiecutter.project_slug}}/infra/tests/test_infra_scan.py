@@ -89,7 +89,9 @@ def test_an_unmatched_skip_is_stale(tmp_path: Path) -> None:
 
 
 def test_a_skip_limited_by_outputs_applies_only_there(tmp_path: Path) -> None:
-    skip = scan.Skip("CKV_X", ("dependencies/key-vault",), ("public",), "why", {"production": (False,)})
+    skip = scan.Skip(
+        "CKV_X", ("dependencies/key-vault",), ("public",), "why", {"production": (False,)}
+    )
     (dev,) = scan.evaluate(_stack(tmp_path / "a", "public", False), _report("CKV_X"), [skip])
     assert dev.ok
     (prod,) = scan.evaluate(_stack(tmp_path / "b", "public", True), _report("CKV_X"), [skip])
@@ -107,7 +109,9 @@ def test_checkov_passes_in_regions_without_zones_or_pair(synthesis: Synthesis) -
         assert report.failed == [] and report.stale == [], (report.stack, report.failed)
     assert "CKV_AZURE_233 dependencies/registry" in by_stack["nozones"].skipped
     assert "CKV_AZURE_206 dependencies/storage" in by_stack["nopair"].skipped
-    assert not [s for s in by_stack["remote"].skipped if s.startswith(("CKV_AZURE_233", "CKV_AZURE_206"))]
+    assert not [
+        s for s in by_stack["remote"].skipped if s.startswith(("CKV_AZURE_233", "CKV_AZURE_206"))
+    ]
 
 
 def test_every_reviewed_skip_has_a_reason_and_is_documented() -> None:
