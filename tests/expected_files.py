@@ -19,6 +19,7 @@ PROJECT = {
     "docs/pipeline.md",
     "docs/serving.md",
     "scripts/actionlint.mjs",
+    "scripts/ci_report.py",
     "scripts/make_sample_data.py",
 }
 
@@ -62,6 +63,8 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_serving_score.py",
     "tests/test_serving_server.py",
     "tests/test_train.py",
+    "tests/test_ci_report.py",
+    "tests/test_workflows.py",
     "benchmarks/_common.py",
     "benchmarks/batch.py",
     "benchmarks/load.py",
@@ -99,8 +102,17 @@ INFRA = {
 }
 
 CI_FILES = {
-    "github": {".github/workflows/ci.yml"},
-    "azure-devops": {"azure-pipelines.yml"},
+    "github": {
+        ".github/workflows/ci.yml",
+        ".github/workflows/cd.yml",
+        ".github/workflows/redeploy.yml",
+    },
+    "azure-devops": {
+        "azure-pipelines.yml",
+        ".azure-pipelines/azure.yml",
+        ".azure-pipelines/setup.yml",
+        ".azure-pipelines/terraform.yml",
+    },
 }
 
 

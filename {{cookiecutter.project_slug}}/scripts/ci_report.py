@@ -58,7 +58,12 @@ def stack_outputs(outputs: Mapping, environment: str) -> Mapping:
         )
     stack = outputs[environment]
     while isinstance(stack, Mapping) and "workspace_name" not in stack and len(stack) == 1:
-        (stack,) = stack.values()
+        (inner,) = stack.values()
+        if not isinstance(inner, Mapping):
+            break
+        stack = inner
+    if not isinstance(stack, Mapping):
+        raise ReportError(f"the outputs of environment {environment!r} are not an object")
     return stack
 
 
