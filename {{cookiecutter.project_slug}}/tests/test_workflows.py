@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -389,3 +391,31 @@ def test_pipelines_run_only_the_projects_own_commands():
     for subcommand, *arguments in azure_calls:
         flags = {word for word in arguments if word.startswith("--")}
         assert flags <= AZURE_FLAGS[subcommand], (subcommand, flags - AZURE_FLAGS[subcommand])
+
+
+def test_infrastructure_deploys_refuse_local_state():
+    """`make deploy-infra` / `infra-outputs` stop before cdktf when the remote state is not set:
+    a CI runner's local state file would be lost with the runner."""
+    state = ("TF_STATE_RESOURCE_GROUP", "TF_STATE_STORAGE_ACCOUNT", "TF_STATE_CONTAINER")
+    without = {key: value for key, value in os.environ.items() if key not in state}
+    refused = subprocess.run(
+        ["make", "--no-print-directory", "-s", "require-remote-state"],
+        cwd=PROJECT_DIR,
+        env={**without, "TF_STATE_STORAGE_ACCOUNT": "sttfstate", "TF_STATE_CONTAINER": "tfstate"},
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert "TF_STATE_RESOURCE_GROUP is not set" in refused.stderr
+    allowed = subprocess.run(
+        ["make", "--no-print-directory", "-s", "require-remote-state"],
+        cwd=PROJECT_DIR,
+        env={**without, **dict.fromkeys(state, "x")},
+        capture_output=True,
+        text=True,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    for target in ("deploy-infra", "infra-outputs"):
+        (rule,) = re.findall(rf"^{target}:(.*)$", makefile, re.MULTILINE)
+        assert "require-remote-state" in rule.split(), target
