@@ -378,19 +378,41 @@ def test_pipelines_run_only_the_projects_own_commands():
     makefile = (PROJECT_DIR / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z][\w-]*):", makefile, re.MULTILINE))
     used_targets = set()
-    azure_calls = []
     for command in commands():
         for line in command.replace("\\\n", " ").splitlines():
             words = shlex.split(line.replace("$", "")) if line.strip() else []
             if words[:1] == ["make"]:
                 used_targets.update(word for word in words[1:] if "=" not in word)
-            if words[:2] == [f".venv/bin/{PACKAGE}", "azure"]:
-                azure_calls.append(words[2:])
     assert used_targets and used_targets <= targets, used_targets - targets
+    azure_calls = azure_calls_in_pipelines()
     assert azure_calls
     for subcommand, *arguments in azure_calls:
         flags = {word for word in arguments if word.startswith("--")}
         assert flags <= AZURE_FLAGS[subcommand], (subcommand, flags - AZURE_FLAGS[subcommand])
+
+
+def azure_calls_in_pipelines() -> list[list[str]]:
+    calls = []
+    for command in commands():
+        for line in command.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.replace("$", "")) if line.strip() else []
+            if words[:2] == [f".venv/bin/{PACKAGE}", "azure"]:
+                calls.append(words[2:])
+    return calls
+
+
+def test_pipeline_flags_exist_on_the_azure_commands():
+    """The CLI itself declares every subcommand and flag the pipelines pass."""
+    cli = pytest.importorskip(f"{PACKAGE}.azure.cli", reason="the azure commands are not here yet")
+    import typer.main
+
+    group = typer.main.get_command(cli.app)
+    for subcommand, *arguments in azure_calls_in_pipelines():
+        command = group.commands.get(subcommand)
+        assert command is not None, f"`azure {subcommand}` does not exist"
+        declared = {opt for param in command.params for opt in param.opts}
+        used = {word for word in arguments if word.startswith("--")}
+        assert used <= declared, (subcommand, used - declared)
 
 
 def test_infrastructure_deploys_refuse_local_state():
