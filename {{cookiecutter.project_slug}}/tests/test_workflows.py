@@ -52,7 +52,7 @@ SECRET_PATTERNS = [
     r"password",
     r"access[-_]key",
 ]
-RELEASE_STAGES = ["checks", "train", *[f"deploy_{env}" for env in ENVIRONMENTS]]
+RELEASE_STAGES = ["checks", "provision", "train", *[f"deploy_{env}" for env in ENVIRONMENTS]]
 
 needs_github = pytest.mark.skipif(not HAS_GITHUB, reason="baked without GitHub Actions")
 needs_azure_devops = pytest.mark.skipif(not HAS_AZURE_DEVOPS, reason="baked without Azure DevOps")
