@@ -95,3 +95,11 @@ def multiclass_frame(rows: int = 600, seed: int = 7) -> pd.DataFrame:
     frame.loc[rng.uniform(size=rows) < 0.08, "weight"] = np.nan
     frame.loc[rng.uniform(size=rows) < 0.08, "colour"] = None
     return frame
+
+
+@pytest.fixture(scope="session")
+def aml():
+    """azure-ai-ml, imported once per test session (about 12 s)."""
+    import azure.ai.ml
+
+    return azure.ai.ml

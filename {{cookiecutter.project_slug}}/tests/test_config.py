@@ -45,14 +45,15 @@ def test_overrides_beat_environment_beats_file(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"model.family": "xgboost"}, "model.family"),
+        ({"model.family": "catboost"}, "model.family"),
         ({"evaluation.primary_metric": "auc"}, "evaluation.primary_metric"),
         ({"evaluation.min_improvement": -0.1}, "evaluation.min_improvement"),
         ({"data.test_size": 1.5}, "data.test_size"),
         ({"model.training_function": "no_colon_here"}, "module:function"),
         ({"data.nonsense": 1}, "data.nonsense"),
         ({"backend": "aws"}, "backend"),
-        ({"azure": {"subscription_id": "s", "resource_group_name": "rg"}}, "azure.workspace_name"),
+        ({"azure": {"compute": "kubernetes"}}, "azure.compute"),
+        ({"azure": {"data_asset": "no-version"}}, "name:version"),
         (
             {"azure": {"subscription_id": " ", "resource_group_name": "r", "workspace_name": "w"}},
             "azure.subscription_id",

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.config import Settings, load_settings
+from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline, RunContext
 from {{ cookiecutter.package_name }}.registry import (
     CHAMPION_ALIAS,
@@ -272,13 +273,18 @@ def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
     assert str(champion(settings_for(project)).version) == "1"
 
 
-def test_azure_backend_is_not_available_yet(shared_project: Path) -> None:
+def test_azure_backend_submits_and_names_what_is_missing(
+    shared_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
     project = shared_project
     code, output = cli(
         "run", "--config", str(project / "config" / "pipeline.yaml"), "--backend", "azure"
     )
     assert code == 1
-    assert "not available yet" in output
+    assert "AZURE_SUBSCRIPTION_ID" in output
+    with pytest.raises(PipelineError, match="azure submit"):
+        BasePipeline(settings_for(project, backend="azure")).run()
 
 
 def test_reruns_keep_one_experiment_in_the_project(project: Path) -> None:

@@ -42,6 +42,13 @@ def suggest_params(trial: optuna.Trial, family: str) -> dict[str, Any]:
             "max_depth": trial.suggest_int("max_depth", 3, 20),
             "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 10),
         }
+    if family == "xgboost":
+        return {
+            "n_estimators": trial.suggest_int("n_estimators", 50, 400, step=50),
+            "max_depth": trial.suggest_int("max_depth", 2, 8),
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+            "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+        }
     if family == "logistic_regression":
         return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
     return {}  # dummy: nothing to tune

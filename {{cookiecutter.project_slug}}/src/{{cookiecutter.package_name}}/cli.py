@@ -19,7 +19,15 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from .config import CONFIG_RELATIVE_PATH, MODEL_FAMILIES, Settings, find_config, load_settings
+from .azure.cli import app as azure_app
+from .config import (
+    CONFIG_RELATIVE_PATH,
+    MODEL_FAMILIES,
+    PACKAGE_NAME,
+    Settings,
+    find_config,
+    load_settings,
+)
 from .errors import PipelineError
 from .serving.commands import score_batch, serve
 
@@ -33,6 +41,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.command("score-batch")(score_batch)
+app.add_typer(azure_app)
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -153,6 +162,9 @@ def run(
             tracking__model_name=model_name,
             backend=backend,
         )
+        if settings.backend == "azure":
+            _submit_to_azure(settings)
+            return
         from .pipeline import STEP_NAMES, BasePipeline
 
         progress = ConsoleProgress(len(STEP_NAMES))
@@ -169,6 +181,16 @@ def run(
     )
     if context.registration is not None:
         console.print(f"Result: {_outcome(context.registration)}", soft_wrap=True)
+
+
+def _submit_to_azure(settings: Settings) -> None:
+    """`backend: azure`: the same steps as an Azure ML pipeline (`azure submit`, no wait)."""
+    from .azure.submit import submit_training
+    from .azure.workspace import ml_client
+
+    result = submit_training(settings, ml_client(settings), wait=False, timeout_minutes=0)
+    console.print(f"Submitted {result.job}: {result.studio_url}", soft_wrap=True)
+    console.print(f"Follow it with: {PACKAGE_NAME} azure status {result.job}", soft_wrap=True)
 
 
 def _outcome(registration: Registration) -> str:
@@ -208,6 +230,19 @@ def prepare(
     console.print(f"Prepared: {prepared.describe()} -> {output}")
 
 
+def _param_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--param max_depth=4` -> {"model__params__max_depth": 4} (values parsed as YAML)."""
+    import yaml
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise PipelineError(f"--param '{pair}' is not KEY=VALUE (e.g. --param max_depth=4)")
+        overrides[f"model__params__{key.strip()}"] = yaml.safe_load(value)
+    return overrides
+
+
 @app.command("train")
 def train_command(
     train_data: Annotated[Path, typer.Option("--train-data", help="train.parquet from prepare.")],
@@ -218,11 +253,16 @@ def train_command(
     automl: AutoMLOption = None,
     seed: SeedOption = None,
     config: ConfigOption = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="model.params entry KEY=VALUE (repeatable; sweeps use it)."),
+    ] = None,
 ) -> None:
     """Step 2: fit the model and save it as an MLflow model folder."""
     with clean_errors():
         settings = settings_from(
             config,
+            **_param_overrides(param or []),
             data__target=target,
             model__family=model_family,
             model__training_function=training_function,

@@ -22,10 +22,17 @@ TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
 # "dummy" predicts the class priors: a baseline every real model must beat, and a deliberately
 # worse challenger for trying the champion gate.
-ModelFamily = Literal["gradient_boosting", "random_forest", "logistic_regression", "dummy"]
+ModelFamily = Literal[
+    "gradient_boosting", "random_forest", "logistic_regression", "xgboost", "dummy"
+]
 MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall"]
 METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
-MODEL_FAMILIES: tuple[str, ...] = ("gradient_boosting", "random_forest", "logistic_regression")
+MODEL_FAMILIES: tuple[str, ...] = (
+    "gradient_boosting",
+    "random_forest",
+    "logistic_regression",
+    "xgboost",
+)
 
 
 class ConfigError(PipelineError):
@@ -72,7 +79,11 @@ class AutoMLSettings(_Section):
     enabled: bool = {{ "True" if cookiecutter.use_automl == "yes" else "False" }}
     n_trials: int = Field(12, ge=1)
     timeout_seconds: int = Field(120, ge=1)
-    families: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES), min_length=1)
+    # xgboost is searchable too (add it here or in the config); it costs more per trial.
+    families: list[ModelFamily] = Field(
+        default_factory=lambda: ["gradient_boosting", "random_forest", "logistic_regression"],
+        min_length=1,
+    )
     cv_folds: int = Field(3, ge=2)
 
 
@@ -84,22 +95,144 @@ class TrackingSettings(_Section):
     model_name: str = PACKAGE_NAME
 
 
-class AzureSettings(_Section):
-    """Workspace coordinates; names match the infra outputs so CI can pass them through."""
+class ScheduleSettings(_Section):
+    """Scheduled retraining on Azure ML (`azure schedule`)."""
 
-    subscription_id: str
-    resource_group_name: str
-    workspace_name: str
+    cron: str = "0 3 * * 1"  # NCronTab: minute hour day month weekday
+    time_zone: str = "UTC"  # a Windows time zone name, e.g. "W. Europe Standard Time"
+
+
+class SearchDimension(_Section):
+    """One hyperparameter of an Azure ML sweep; bounds are plain values (not logarithms)."""
+
+    type: Literal["choice", "uniform", "loguniform", "randint"]
+    values: list[Any] | None = None  # choice
+    min_value: float | None = None  # uniform, loguniform
+    max_value: float | None = None  # uniform, loguniform
+    upper: int | None = None  # randint: 0 <= value < upper
+
+
+class SweepSettings(_Section):
+    """When enabled, the Azure ML train step becomes a sweep over `search_space` (model.params).
+
+    Locally the optuna search of `automl` stays the way to tune.
+    """
+
+    enabled: bool = False
+    search_space: dict[str, SearchDimension] = Field(default_factory=dict)
+    sampling_algorithm: Literal["random", "grid", "bayesian"] = "random"
+    # Trials are scored on a validation split of the training data with this metric.
+    primary_metric: MetricName | None = None  # default: evaluation.primary_metric
+    goal: Literal["maximize", "minimize"] = "maximize"
+    early_termination: Literal["bandit", "median_stopping", "none"] = "bandit"
+    max_total_trials: int = Field(8, ge=1)
+    max_concurrent_trials: int = Field(2, ge=1)
+    timeout_minutes: int = Field(60, ge=1)
+
+
+class AzureSettings(_Section):
+    """Azure ML settings. Workspace coordinates left empty are taken from environment variables
+    or derived from the infrastructure's naming (see `<package> azure --help`)."""
+
+    environment: str | None = None  # infra environment (default: the first one)
+    subscription_id: str | None = None
+    resource_group_name: str | None = None
+    workspace_name: str | None = None
     cpu_cluster_name: str | None = None
     gpu_cluster_name: str | None = None
-    compute: str | None = None
+    # cluster: the infra's clusters (GPU cluster for GPU-capable families); serverless: no cluster.
+    compute: Literal["cluster", "serverless"] = "cluster"
+    gpu_training: bool = True  # train GPU-capable families (xgboost) on the GPU cluster
+    data_asset: str | None = None  # "name:version" of data already in the workspace
+    experiment_name: str | None = None  # default: tracking.experiment_name
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    sweep: SweepSettings = Field(default_factory=SweepSettings)
 
     @field_validator("subscription_id", "resource_group_name", "workspace_name")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (leave it out to use the default)")
         return value
+
+    @field_validator("data_asset")
+    @classmethod
+    def _name_colon_version(cls, value: str | None) -> str | None:
+        if value and (value.count(":") != 1 or not all(value.split(":"))):
+            raise ValueError(f"'{value}' is not 'name:version' (e.g. 'churn-data:3')")
+        return value or None
+
+
+class ProbeSettings(_Section):
+    """Liveness/readiness probe of an online deployment (Azure's fields, in seconds)."""
+
+    initial_delay: int = Field(10, ge=1)
+    period: int = Field(10, ge=1)
+    timeout: int = Field(2, ge=1)
+    failure_threshold: int = Field(30, ge=1)
+    success_threshold: int = Field(1, ge=1)
+
+
+class AutoscaleSettings(_Section):
+    """Azure Monitor autoscale of the live online deployment: CPU rules between min and max."""
+
+    enabled: bool = True
+    min_instances: int = Field(1, ge=1)
+    max_instances: int = Field(3, ge=1)
+    scale_out_cpu_percent: int = Field(70, gt=0, le=100)
+    scale_in_cpu_percent: int = Field(30, gt=0, le=100)
+    cooldown_minutes: int = Field(5, ge=1)
+
+
+class BatchDeploymentSettings(_Section):
+    """The batch endpoint's deployment: runs `score-batch`'s code on the CPU cluster."""
+
+    instance_count: int = Field(1, ge=1)
+    mini_batch_size: int = Field(10, ge=1)  # files per run() call
+    max_concurrency_per_instance: int = Field(1, ge=1)
+    error_threshold: int = Field(0, ge=-1)  # failed files tolerated; -1 ignores all failures
+    max_retries: int = Field(3, ge=0)
+    timeout_seconds: int = Field(300, ge=1)  # per mini-batch
+    chunk_rows: int = Field(50_000, ge=1)
+
+
+class DeploymentSettings(_Section):
+    """Online (blue/green) and batch endpoints; names default to ones derived like the infra's."""
+
+    endpoint_name: str | None = None
+    batch_endpoint_name: str | None = None
+    # Registered Azure ML environment, "name:version" (never latest); default: the CPU image.
+    environment: str | None = None
+    # No public scoring access and no public egress, like the workspace (network_isolation).
+    private: bool = {{ "True" if cookiecutter.network_isolation == "private" else "False" }}
+    instance_type: str = "Standard_DS3_v2"
+    instance_count: int = Field(1, ge=1)
+    workers: int = Field(2, ge=1)  # server worker processes per instance
+    omp_num_threads: int = Field(1, ge=1)
+    request_timeout_ms: int = Field(5_000, ge=1, le=180_000)
+    max_concurrent_requests_per_instance: int = Field(4, ge=1)
+    max_queue_wait_ms: int = Field(500, ge=1)
+    liveness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    readiness_probe: ProbeSettings = Field(default_factory=ProbeSettings)
+    smoke_test_rows: int = Field(5, ge=1)
+    mirror_percent: int = Field(0, ge=0, le=50)  # 0 skips mirroring
+    mirror_minutes: float = Field(5, ge=0)
+    traffic_steps: list[int] = Field(default_factory=lambda: [10, 50, 100], min_length=1)
+    health_requests: int = Field(20, ge=1)  # probe requests per health check
+    max_error_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    max_p95_latency_ms: float = Field(1_000, gt=0)
+    production_environment: str = "{{ cookiecutter.environments.split(',')[-1].strip() }}"
+    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
+    batch: BatchDeploymentSettings = Field(default_factory=BatchDeploymentSettings)
+
+    @field_validator("traffic_steps")
+    @classmethod
+    def _steps_rise_to_100(cls, steps: list[int]) -> list[int]:
+        if any(not 0 < step <= 100 for step in steps) or steps != sorted(set(steps)):
+            raise ValueError(f"{steps} must rise strictly, each in 1-100 (e.g. [10, 50, 100])")
+        if steps[-1] != 100:
+            raise ValueError(f"{steps} must end at 100: the new deployment takes all traffic")
+        return steps
 
 
 class Settings(_Section):
@@ -112,7 +245,13 @@ class Settings(_Section):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     automl: AutoMLSettings = Field(default_factory=AutoMLSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
-    azure: AzureSettings | None = None
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+    @field_validator("azure", mode="before")
+    @classmethod
+    def _azure_defaults(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     def resolve(self, path: Path) -> Path:
         """Project-relative paths become absolute, so steps work from any directory."""

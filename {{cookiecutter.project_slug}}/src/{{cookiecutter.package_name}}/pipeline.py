@@ -104,7 +104,8 @@ class BasePipeline:
         FAILED in MLflow) before anything later, such as promotion, can happen."""
         if self.settings.backend != "local":
             raise PipelineError(
-                f"backend '{self.settings.backend}' is not available yet: use --backend local"
+                f"backend '{self.settings.backend}' runs as an Azure ML pipeline: use "
+                "`azure submit` (or `run --backend azure`); this runner is local only"
             )
         experiment_id = configure_tracking(self.settings)
         with mlflow.start_run(experiment_id=experiment_id) as run:

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
 
 from .errors import PipelineError
 
@@ -41,7 +45,65 @@ BUILTIN_TRUSTED_TYPES = (
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
+    # xgboost: this package's label-encoding wrapper, the estimator, and its booster, which
+    # skops stores as XGBoost's own binary model format (not pickle).
+    f"{__name__}.XGBoostClassifier",
+    "xgboost.sklearn.XGBClassifier",
+    "xgboost.core.Booster",
 )
+# Families that train on a GPU when one is visible: the Azure ML pipeline runs their train step
+# on the GPU cluster.
+GPU_FAMILIES = frozenset({"xgboost"})
+
+
+def gpu_visible() -> bool:
+    """True when this xgboost build has CUDA and `nvidia-smi` lists a GPU."""
+    import xgboost
+
+    if not xgboost.build_info().get("USE_CUDA"):
+        return False
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return False
+    try:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
+
+
+class XGBoostClassifier(ClassifierMixin, BaseEstimator):
+    """XGBoost on any label type (it wants 0..n-1), on the GPU when one is visible.
+
+    `device_` records where it trained; the fitted booster is moved to the CPU afterwards, so
+    serving and batch scoring run anywhere.
+    """
+
+    def __init__(self, params: dict[str, Any] | None = None, random_state: int = 0) -> None:
+        self.params = params
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> XGBoostClassifier:
+        from xgboost import XGBClassifier
+
+        encoder = LabelEncoder().fit(y)
+        self.classes_ = encoder.classes_
+        self.device_ = "cuda" if gpu_visible() else "cpu"
+        settings = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1, "n_jobs": 1}
+        self.model_ = XGBClassifier(
+            **{**settings, **(self.params or {})},
+            device=self.device_,
+            random_state=self.random_state,
+        )
+        self.model_.fit(X, encoder.transform(y))
+        self.model_.set_params(device="cpu")
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.model_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 class TrainingError(PipelineError):
@@ -86,12 +148,14 @@ def build_model(family: str, params: dict[str, Any], seed: int, X: pd.DataFrame)
         )
     elif family == "logistic_regression":
         estimator = LogisticRegression(**{"max_iter": 2000, **params}, random_state=seed)
+    elif family == "xgboost":
+        estimator = XGBoostClassifier(params=dict(params), random_state=seed)
     elif family == "dummy":
         estimator = DummyClassifier(**{"strategy": "prior", **params})
     else:
         raise TrainingError(
             f"Unknown model family '{family}': use gradient_boosting, random_forest, "
-            "logistic_regression or dummy"
+            "logistic_regression, xgboost or dummy"
         )
     preprocessor = build_preprocessor(X, scale_numeric=family == "logistic_regression")
     return Pipeline([("preprocess", preprocessor), ("model", estimator)])
@@ -101,9 +165,16 @@ def train_builtin(
     X: pd.DataFrame, y: pd.Series, *, family: str, params: dict[str, Any], seed: int
 ) -> Pipeline:
     try:
-        return build_model(family, params, seed, X).fit(X, y)
+        model = build_model(family, params, seed, X).fit(X, y)
     except TypeError as error:  # an unknown estimator parameter from the config
         raise TrainingError(f"Invalid model.params for {family}: {error}") from None
+    device = getattr(model.named_steps["model"], "device_", None)
+    if device is not None:
+        import mlflow
+
+        if mlflow.active_run():
+            mlflow.set_tag("model.device", device)
+    return model
 
 
 def load_training_function(spec: str, project_dir: Path) -> TrainingFunction:

@@ -62,18 +62,20 @@ def score_file(
     chunk_rows: int = 50_000,
     keep_columns: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    model: Model | None = None,
 ) -> BatchSummary:
     """Score `input_path` into `output_path` (format from each suffix), one chunk at a time.
 
     `progress(rows_done, rows_total_or_estimate)` is called after each chunk; by default a
-    line goes to stderr.
+    line goes to stderr. `model`, when given, is used instead of loading `model_dir` again
+    (the Azure batch driver loads it once per worker).
     """
     for path, role in ((input_path, "input"), (output_path, "output")):
         if path.suffix.lower() not in _CSV | _PARQUET:
             raise BatchInputError(f"{role} {path} must end in .csv, .parquet or .pq")
     if not input_path.is_file():
         raise BatchInputError(f"input {input_path} does not exist")
-    model = Model.load(model_dir)
+    model = model or Model.load(model_dir)
     report = progress or _print_progress
     started = time.perf_counter()
     partial = output_path.with_name(f".{output_path.name}.partial")

@@ -1,0 +1,226 @@
+"""`<package> azure ...`: set up the workspace, submit and follow training, schedule it, and
+deploy, roll back and batch-score (the deployment commands live in `deploy_cli.py`).
+
+Mounted by the main CLI. `azure-ai-ml` is imported inside the commands only, so `--help` stays
+fast. Exit codes: 0 success (also when the gate kept the champion), 1 error or failed job,
+124 when `--wait` ran out of time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..config import Settings
+from .deploy_cli import deploy, endpoint_status, rollback, score_batch
+
+app = typer.Typer(
+    name="azure",
+    help=(
+        "Azure Machine Learning: setup, submit, status, schedule (docs/azure.md); deploy, "
+        "rollback, score-batch (docs/deployment.md)."
+    ),
+    no_args_is_help=True,
+)
+app.command("deploy")(deploy)
+app.command("rollback")(rollback)
+app.command("score-batch")(score_batch)
+console = Console(highlight=False)
+
+EnvironmentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--environment", help="Infra environment (default: azure.environment, else the first)."
+    ),
+]
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    from ..cli import settings_from
+
+    return settings_from(config)
+
+
+def _client(settings: Settings, environment: str | None):
+    from . import workspace
+
+    return workspace.ml_client(settings, environment)
+
+
+def _say_derived(coordinates) -> None:
+    if coordinates.derived:
+        names = ", ".join(f"{key}={getattr(coordinates, key)}" for key in coordinates.derived)
+        console.print(
+            f"Not configured, so derived from infra/ for environment "
+            f"'{coordinates.environment}': {names}",
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def setup(environment: EnvironmentOption = None, config: ConfigOption = None) -> None:
+    """One-time, after the infrastructure: identity-based datastores, environments, data asset."""
+    from ..cli import clean_errors
+
+    with clean_errors():
+        settings = _settings(config)
+        from .workspace import resolve_workspace
+        from .workspace_setup import setup_workspace
+
+        coordinates = resolve_workspace(settings, environment)
+        _say_derived(coordinates)
+        changes = setup_workspace(settings, _client(settings, environment), coordinates)
+    for part, changed in changes.items():
+        console.print(f"{part}: {', '.join(changed) if changed else 'up to date'}", soft_wrap=True)
+
+
+@app.command()
+def submit(
+    environment: EnvironmentOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends.")] = False,
+    timeout_minutes: Annotated[
+        int, typer.Option("--timeout-minutes", min=0, help="Give up waiting after this (exit 124).")
+    ] = 60,
+    summary: Annotated[
+        Path | None, typer.Option("--summary", help="Write the outcome as JSON to this file.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Write the YAML of every object; contact nothing.")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Folder for --dry-run's YAML.")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Build and submit the training pipeline; returns at once unless --wait."""
+    from ..cli import clean_errors
+    from ..errors import PipelineError
+
+    with clean_errors():
+        settings = _settings(config)
+        if dry_run:
+            if output is None:
+                raise PipelineError("--dry-run needs --output DIR for the YAML files")
+            from .submit import write_dry_run
+
+            coordinates, written = write_dry_run(settings, output, environment)
+            _say_derived(coordinates)
+            for path in written:
+                console.print(f"wrote {path}", soft_wrap=True)
+            return
+        from .submit import submit_training
+
+        result = submit_training(
+            settings,
+            _client(settings, environment),
+            wait=wait,
+            timeout_minutes=timeout_minutes,
+            environment=environment,
+            on_status=lambda status: console.print(f"status: {status}"),
+        )
+    url = result.studio_url or "(no studio URL)"
+    console.print(f"Submitted {result.job}: {url}", soft_wrap=True)
+    if wait:
+        console.print(f"Result: {result.status}; {escape(result.reason or '')}", soft_wrap=True)
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(result.summary(), indent=2) + "\n")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def status(
+    job: Annotated[
+        str | None, typer.Argument(help="Pipeline job name (from `azure submit`).")
+    ] = None,
+    endpoint: Annotated[
+        bool, typer.Option("--endpoint", help="The online endpoint and its last rollout instead.")
+    ] = False,
+    environment: EnvironmentOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """One line per step and the gate's outcome, or (--endpoint) where a rollout stands."""
+    from ..cli import clean_errors
+
+    if endpoint:
+        endpoint_status(environment=environment, config=config)
+        return
+    with clean_errors():
+        if job is None:
+            from ..errors import PipelineError
+
+            raise PipelineError("Name a JOB (from `azure submit`), or pass --endpoint")
+        settings = _settings(config)
+        from .submit import job_status
+        from .workspace import resolve_workspace
+
+        coordinates = resolve_workspace(settings, environment)
+        overall, steps, outcome = job_status(_client(settings, environment), coordinates, job)
+    if as_json:
+        record = {
+            "job": job,
+            "status": overall,
+            "steps": {step.name: step.status for step in steps},
+            "gate": outcome,
+        }
+        console.print_json(json.dumps(record))
+    else:
+        console.print(f"{job}: {overall}")
+        for step in steps:
+            console.print(f"  {step.name}: {step.status}")
+        if outcome is not None:
+            verdict = "promoted" if outcome.get("promoted") else "not promoted"
+            console.print(
+                f"gate: v{outcome.get('version')} {verdict}: {escape(str(outcome.get('reason')))}",
+                soft_wrap=True,
+            )
+    if overall in {"Failed", "Canceled", "NotResponding"}:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schedule(
+    environment: EnvironmentOption = None,
+    disable: Annotated[
+        bool, typer.Option("--disable", help="Turn scheduled retraining off.")
+    ] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create or update the retraining schedule (azure.schedule cron and time zone)."""
+    from ..cli import clean_errors
+
+    with clean_errors():
+        settings = _settings(config)
+        from .schedule import build_schedule, schedule_name
+        from .submit import azure_call, build_training_job
+        from .workspace import resolve_workspace
+
+        coordinates = resolve_workspace(settings, environment)
+        client = _client(settings, environment)
+        name = schedule_name(coordinates.environment)
+        if disable:
+            azure_call(
+                coordinates,
+                f"Disabling schedule {name}",
+                lambda: client.schedules.begin_disable(name).result(),
+            )
+            console.print(f"Schedule {name} disabled")
+            return
+        job = build_training_job(settings, coordinates)
+        job_schedule = build_schedule(settings, job, coordinates.environment)
+        azure_call(
+            coordinates,
+            f"Creating or updating schedule {name}",
+            lambda: client.schedules.begin_create_or_update(job_schedule).result(),
+        )
+    cron = settings.azure.schedule
+    console.print(f"Schedule {name}: '{cron.cron}' ({cron.time_zone})")

@@ -1,0 +1,64 @@
+"""The training data as an Azure ML data asset, versioned by the hash of its content.
+
+The same file always maps to the same version, so re-submitting never uploads a duplicate, and
+a model's lineage tag `lineage.data_sha256` names the asset version it was trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import PACKAGE_NAME, Settings
+from ..errors import PipelineError
+from ..lineage import file_sha256
+
+if TYPE_CHECKING:
+    from azure.ai.ml.entities import Data
+
+VERSION_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class DataAssetSpec:
+    name: str
+    version: str
+    local_path: str | None  # None: the asset already lives in the workspace
+    sha256: str | None
+
+    @property
+    def reference(self) -> str:
+        return f"azureml:{self.name}:{self.version}"
+
+
+def data_asset_spec(settings: Settings) -> DataAssetSpec:
+    """`azure.data_asset` when configured, else `data.path` named after the model."""
+    if settings.azure.data_asset:
+        name, version = settings.azure.data_asset.split(":")
+        return DataAssetSpec(name, version, None, None)
+    path = settings.data_path
+    if not path.is_file():
+        raise PipelineError(
+            f"Training data {path} does not exist: set data.path, or azure.data_asset to "
+            "'name:version' of a data asset already in the workspace"
+        )
+    digest = file_sha256(path)
+    name = f"{PACKAGE_NAME.replace('_', '-')}-training-data"
+    return DataAssetSpec(name, digest[:VERSION_LENGTH], str(path), digest)
+
+
+def build_data_asset(spec: DataAssetSpec) -> Data:
+    """A `uri_file` data asset for the local file in `spec` (uploaded on create)."""
+    from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import Data
+
+    if spec.local_path is None:
+        raise PipelineError(f"{spec.reference} is already in the workspace: nothing to create")
+    return Data(
+        name=spec.name,
+        version=spec.version,
+        path=spec.local_path,
+        type=AssetTypes.URI_FILE,
+        description=f"Training data for {PACKAGE_NAME}, versioned by content hash",
+        tags={"sha256": spec.sha256 or ""},
+    )

@@ -1,0 +1,226 @@
+"""What Azure runs, run here: `score.py` under the inference server with a managed online
+deployment's variables and folder layout, for every model family; and the batch endpoint's
+driver over a folder of files, which must give exactly `score-batch`'s predictions.
+
+Layout of a managed online deployment: the code folder (`src/`) is copied under
+AML_APP_ROOT=/var/azureml-app, the entry script is AZUREML_ENTRY_SCRIPT, and the registered
+model is mounted at AZUREML_MODEL_DIR=/var/azureml-app/azureml-models/<model>/<version>, with the
+MLflow folder inside under the name it was registered with (`model`, the run artifact path).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+from serving_fixtures import free_port, make_frame, save_model, stop, wait_for_health
+
+from {{ cookiecutter.package_name }}.azure.endpoints import deployment_environment_variables
+from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES, load_settings
+from {{ cookiecutter.package_name }}.serving.batch import score_file
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = "{{ cookiecutter.package_name }}"
+FAMILIES = (*MODEL_FAMILIES, "dummy")
+
+
+def azure_layout(root: Path, model_dir: Path, version: str = "7") -> dict[str, str]:
+    """Copy the code and the model where Azure puts them; return the server's variables."""
+    app_root = root / "var" / "azureml-app"
+    shutil.copytree(
+        SRC, app_root / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__")
+    )
+    mounted = app_root / "azureml-models" / PACKAGE / version
+    shutil.copytree(model_dir, mounted / "model")
+    return {
+        "AML_APP_ROOT": str(app_root),
+        "AZUREML_ENTRY_SCRIPT": str(app_root / "src" / PACKAGE / "serving" / "score.py"),
+        "AZUREML_MODEL_DIR": str(mounted),
+    }
+
+
+@pytest.fixture(scope="module")
+def trained_models(tmp_path_factory: pytest.TempPathFactory, empty_store: Path):
+    """One model per family, trained by the pipeline's own train step on the sample data."""
+    from conftest import make_project
+
+    from {{ cookiecutter.package_name }} import steps
+
+    project = make_project(tmp_path_factory.mktemp("families"), empty_store)
+    settings = load_settings(project / "config" / "pipeline.yaml")
+    prepared = steps.prepare_data(settings.data_path, project / "prepared", settings)
+    models = {}
+    for family in FAMILIES:
+        family_settings = settings.model_copy(
+            update={"model": settings.model.model_copy(update={"family": family})}
+        )
+        trained = steps.train(prepared.train_path, project / family, family_settings)
+        models[family] = trained.model_dir
+    test = pd.read_parquet(prepared.test_path).drop(columns=[settings.data.target]).head(40)
+    return models, test, settings
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_score_py_serves_every_family_in_the_azure_layout(trained_models, tmp_path, family):
+    import mlflow.pyfunc
+
+    models, test, settings = trained_models
+    deployment = settings.deployment.model_copy(update={"workers": 1})
+    env = {
+        **os.environ,
+        **deployment_environment_variables(deployment),
+        **azure_layout(tmp_path, models[family]),
+    }
+    port = free_port()
+    with (tmp_path / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            # As the serving container starts it: the entry script Azure set, nothing else.
+            [
+                sys.executable,
+                str(SRC / PACKAGE / "serving" / "server.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--entry_script",
+                env["AZUREML_ENTRY_SCRIPT"],
+            ],
+            cwd=tmp_path,  # nothing of the project on the path but the copied code
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=120)
+        payload = {"input_data": json.loads(test.to_json(orient="split", index=False))}
+        response = requests.post(f"http://127.0.0.1:{port}/score", json=payload, timeout=30)
+        assert response.status_code == 200, response.text
+        expected = mlflow.pyfunc.load_model(str(models[family])).predict(test)
+        assert response.json()["predictions"] == pd.Series(expected).tolist()
+        rejected = requests.post(
+            f"http://127.0.0.1:{port}/score",
+            json={"input_data": {"columns": ["nope"], "data": [[1]]}},
+            timeout=30,
+        )
+        assert 400 <= rejected.status_code < 500, rejected.text
+    finally:
+        stop(process)
+    # score.py logs the model folder it found under AZUREML_MODEL_DIR.
+    assert f"azureml-models/{PACKAGE}/7/model ready" in (tmp_path / "server.log").read_text()
+
+
+def load_driver_as_azure_does(path: Path):
+    """Azure's batch runtime imports the entry script by path, outside any package."""
+    spec = importlib.util.spec_from_file_location("batch_driver", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_batch_driver_gives_score_batch_predictions_over_a_folder(tmp_path, monkeypatch):
+    model_dir = tmp_path / "trained" / "model"
+    save_model(model_dir)
+    env = azure_layout(tmp_path, model_dir)
+    monkeypatch.setenv("AZUREML_MODEL_DIR", env["AZUREML_MODEL_DIR"])
+    monkeypatch.setenv("BATCH_CHUNK_ROWS", "700")  # several chunks per file
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    make_frame(2_000, seed=1).to_csv(inputs / "a.csv", index=False)
+    make_frame(1_500, seed=2).to_parquet(inputs / "b.parquet", index=False)
+    make_frame(3, seed=3).to_csv(inputs / "c.csv", index=False)
+    files = sorted(str(path) for path in inputs.iterdir())
+
+    driver = load_driver_as_azure_does(
+        Path(env["AML_APP_ROOT"]) / "src" / PACKAGE / "serving" / "batch_driver.py"
+    )
+    driver.init()
+    result = driver.run(files)
+
+    for path in files:
+        expected = tmp_path / f"{Path(path).stem}.out.csv"
+        score_file(model_dir, Path(path), expected, progress=lambda rows, total: None)
+        rows = result[result["file"] == Path(path).name]
+        assert rows["prediction"].tolist() == pd.read_csv(expected)["prediction"].tolist()
+        assert rows["row"].tolist() == list(range(len(rows)))
+    assert len(result) == 2_000 + 1_500 + 3
+
+    broken = inputs / "broken.csv"
+    make_frame(5).drop(columns=["contract"]).to_csv(broken, index=False)
+    with pytest.raises(Exception, match="contract"):
+        driver.run([str(broken)])  # Azure counts the file against error_threshold
+
+
+@pytest.mark.slow
+def test_smoke_test_and_health_check_pass_against_the_real_scoring_script(tmp_path):
+    """The rollout's own checks (`AzureEndpointOperations.smoke_test`/`check_health`) against
+    `score.py` in the Azure layout; only the MLClient around them is a stand-in."""
+    from types import SimpleNamespace
+
+    from {{ cookiecutter.package_name }}.azure.endpoint_ops import (
+        AzureEndpointOperations,
+        RolloutCheckError,
+    )
+    from {{ cookiecutter.package_name }}.config import Settings
+
+    model_dir = tmp_path / "trained" / "model"
+    save_model(model_dir)
+    settings = Settings(project_dir=tmp_path)
+    env = {**os.environ, **deployment_environment_variables(settings.deployment)}
+    env.update(azure_layout(tmp_path, model_dir), WORKER_COUNT="1")
+    port = free_port()
+    with (tmp_path / "server.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(SRC / PACKAGE / "serving" / "server.py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--entry_script",
+                env["AZUREML_ENTRY_SCRIPT"],
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    scoring_uri = f"http://127.0.0.1:{port}/score"
+    client = SimpleNamespace(
+        online_endpoints=SimpleNamespace(
+            get=lambda name: SimpleNamespace(scoring_uri=scoring_uri),
+            get_keys=lambda name: SimpleNamespace(access_token="token"),
+        ),
+        online_deployments=SimpleNamespace(
+            get=lambda name, endpoint: SimpleNamespace(model=f"azureml:{PACKAGE}:7")
+        ),
+        models=SimpleNamespace(
+            download=lambda name, version, path: shutil.copytree(model_dir, Path(path) / name)
+        ),
+    )
+    try:
+        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=120)
+        ops = AzureEndpointOperations(client, settings, "ep", mark_serving=lambda state: None)
+        ops.smoke_test("green")
+        ops.check_health("green", 0)
+        strict = settings.model_copy(
+            update={
+                "deployment": settings.deployment.model_copy(update={"max_p95_latency_ms": 0.001})
+            }
+        )
+        slow = AzureEndpointOperations(client, strict, "ep", mark_serving=lambda state: None)
+        with pytest.raises(RolloutCheckError, match="p95 latency"):
+            slow.check_health("green", 0)
+    finally:
+        stop(process)
