@@ -22,6 +22,7 @@ PROJECT = {
     "docs/pipeline.md",
     "docs/serving.md",
     "scripts/actionlint.mjs",
+    "scripts/ci_report.py",
     "scripts/make_sample_data.py",
 }
 
@@ -97,6 +98,8 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_startup.py",
     "tests/test_train.py",
     "tests/test_xgboost.py",
+    "tests/test_ci_report.py",
+    "tests/test_workflows.py",
     "benchmarks/_common.py",
     "benchmarks/batch.py",
     "benchmarks/load.py",
@@ -141,8 +144,17 @@ INFRA = {
 }
 
 CI_FILES = {
-    "github": {".github/workflows/ci.yml"},
-    "azure-devops": {"azure-pipelines.yml"},
+    "github": {
+        ".github/workflows/ci.yml",
+        ".github/workflows/cd.yml",
+        ".github/workflows/redeploy.yml",
+    },
+    "azure-devops": {
+        "azure-pipelines.yml",
+        ".azure-pipelines/azure.yml",
+        ".azure-pipelines/setup.yml",
+        ".azure-pipelines/terraform.yml",
+    },
 }
 
 
