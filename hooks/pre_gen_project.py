@@ -9,10 +9,14 @@ environment (see the project's infra/naming.py, checked by tests/test_resource_n
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import json
 import keyword
+import os
 import re
 import sys
+from pathlib import Path
+from types import ModuleType
 
 PROJECT_SLUG = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 PACKAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
@@ -214,6 +218,127 @@ def validate_combinations(answers: dict) -> list[str]:
     return errors
 
 
+# --- infrastructure answers (region capabilities, address plan, budget) ----------------------
+# The region table and the address plan live in the project template's infra package, read by
+# the stacks too (one definition); they are standard-library modules loaded from the template.
+BUDGET_EMAIL = re.compile(r"^[^@\s\"',;<>{}\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+MAX_BUDGET = 1_000_000
+
+
+def template_candidates(answers: dict) -> list[Path]:
+    """Where the template may be: cookiecutter's `_repo_dir` (relative to the directory it was
+    started in when the user gave a relative path), the hook runner's working directory (the
+    template, on Linux), and this file's folder (unit tests load the hook from the template)."""
+    repo_dir = Path(str(answers.get("_repo_dir") or "."))
+    candidates = [repo_dir]
+    if not repo_dir.is_absolute():
+        candidates.append(Path(os.environ.get("PWD", ".")) / repo_dir)
+    candidates += [Path(f"/proc/{os.getppid()}/cwd"), Path(__file__).resolve().parents[1]]
+    return candidates
+
+
+def project_infra_module(answers: dict, name: str) -> ModuleType:
+    """Load `mlops_infra/<name>.py`, standard library only, from the project template."""
+    for template_dir in template_candidates(answers):
+        paths = sorted(
+            template_dir.glob(f"*cookiecutter.project_slug*/infra/mlops_infra/{name}.py")
+        )
+        if paths:
+            break
+    else:
+        raise SystemExit(f"ERROR: the template is incomplete: mlops_infra/{name}.py not found")
+    spec = importlib.util.spec_from_file_location(f"template_infra_{name}", paths[0])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def _valid_environments(answers: dict) -> list[str] | None:
+    environments = [env.strip() for env in str(answers["environments"]).split(",")]
+    if all(ENVIRONMENT.match(env) for env in environments) and len(set(environments)) == len(
+        environments
+    ):
+        return environments
+    return None  # validate_azure reports it
+
+
+def validate_region_capabilities(answers: dict) -> list[str]:
+    """Storage redundancy the chosen region cannot give fails here, not at apply time."""
+    regions = project_infra_module(answers, "regions")
+    requested = answers["storage_redundancy"]
+    if requested not in regions.REDUNDANCY_CHOICES:
+        return [
+            problem(
+                "storage_redundancy",
+                requested,
+                f"must be one of {', '.join(regions.REDUNDANCY_CHOICES)}",
+            )
+        ]
+    if answers["azure_location"] not in regions.REGIONS:
+        return []  # validate_azure reports it
+    try:
+        regions.storage_redundancy(answers["azure_location"], requested)
+    except ValueError as error:
+        return [problem("storage_redundancy", requested, str(error))]
+    return []
+
+
+def region_warnings(answers: dict) -> list[str]:
+    """What the region cannot give (no zones, no pair): allowed, but said before baking."""
+    regions = project_infra_module(answers, "regions")
+    if answers["azure_location"] not in regions.REGIONS:
+        return []
+    return [
+        f"azure_location={answers['azure_location']!r}: {text}"
+        for text in regions.consequences(answers["azure_location"])
+    ]
+
+
+def validate_address_space(answers: dict) -> list[str]:
+    environments = _valid_environments(answers)
+    if environments is None:
+        return []
+    address_plan = project_infra_module(answers, "address_plan")
+    try:
+        address_plan.plan(answers["address_space"], environments)
+    except address_plan.AddressPlanError as error:
+        return [problem("address_space", answers["address_space"], str(error))]
+    return []
+
+
+def validate_budget(answers: dict) -> list[str]:
+    errors = []
+    amount = str(answers["budget_amount"]).strip()
+    if not amount.isdigit() or not 1 <= int(amount) <= MAX_BUDGET:
+        errors.append(
+            problem(
+                "budget_amount",
+                answers["budget_amount"],
+                f"must be a whole number from 1 to {MAX_BUDGET} (the monthly budget per "
+                "environment, in the subscription's billing currency)",
+            )
+        )
+    if not BUDGET_EMAIL.match(str(answers["budget_contact_email"])):
+        errors.append(
+            problem(
+                "budget_contact_email",
+                answers["budget_contact_email"],
+                "must be one e-mail address such as 'mlops-team@contoso.com' (budget alerts "
+                "go there)",
+            )
+        )
+    return errors
+
+
+def validate_infrastructure(answers: dict) -> list[str]:
+    return (
+        validate_region_capabilities(answers)
+        + validate_address_space(answers)
+        + validate_budget(answers)
+    )
+
+
 def validate(answers: dict) -> list[str]:
     """Every problem at once, so the user fixes them in one go."""
     return (
@@ -222,11 +347,16 @@ def validate(answers: dict) -> list[str]:
         + validate_compute(answers)
         + validate_choices(answers)
         + validate_combinations(answers)
+        + validate_infrastructure(answers)
     )
 
 
 def main(raw_answers: str = r"""{{ cookiecutter | jsonify }}""") -> int:
-    errors = validate(json.loads(raw_answers))
+    answers = json.loads(raw_answers)
+    errors = validate(answers)
+    if not errors:
+        for warning in region_warnings(answers):
+            print(f"WARNING: {warning}", file=sys.stderr)
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)
     if errors:

@@ -23,6 +23,7 @@ PROJECT = {
     "docs/pipeline.md",
     "docs/serving.md",
     "scripts/actionlint.mjs",
+    "scripts/ci_report.py",
     "scripts/make_sample_data.py",
 }
 
@@ -112,6 +113,8 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_startup.py",
     "tests/test_train.py",
     "tests/test_xgboost.py",
+    "tests/test_ci_report.py",
+    "tests/test_workflows.py",
     "benchmarks/_common.py",
     "benchmarks/batch.py",
     "benchmarks/drift.py",
@@ -129,16 +132,21 @@ INFRA = {
     "infra/scan.py",
     "infra/settings.json",
     "infra/mlops_infra/__init__.py",
+    "infra/mlops_infra/address_plan.py",
     "infra/mlops_infra/app.py",
+    "infra/mlops_infra/budget.py",
     "infra/mlops_infra/cdk.py",
     "infra/mlops_infra/compute.py",
     "infra/mlops_infra/config.py",
     "infra/mlops_infra/dependencies.py",
+    "infra/mlops_infra/events.py",
     "infra/mlops_infra/identity.py",
     "infra/mlops_infra/monitoring.py",
     "infra/mlops_infra/naming.py",
     "infra/mlops_infra/network.py",
     "infra/mlops_infra/private_endpoints.py",
+    "infra/mlops_infra/regions.py",
+    "infra/mlops_infra/roles.py",
     "infra/mlops_infra/stack.py",
     "infra/mlops_infra/workspace.py",
     "infra/tests/__init__.py",
@@ -146,13 +154,23 @@ INFRA = {
     "infra/tests/synthesis.py",
     "infra/tests/test_infra_config.py",
     "infra/tests/test_infra_naming.py",
+    "infra/tests/test_infra_regions.py",
     "infra/tests/test_infra_scan.py",
     "infra/tests/test_infra_stacks.py",
 }
 
 CI_FILES = {
-    "github": {".github/workflows/ci.yml"},
-    "azure-devops": {"azure-pipelines.yml"},
+    "github": {
+        ".github/workflows/ci.yml",
+        ".github/workflows/cd.yml",
+        ".github/workflows/redeploy.yml",
+    },
+    "azure-devops": {
+        "azure-pipelines.yml",
+        ".azure-pipelines/azure.yml",
+        ".azure-pipelines/setup.yml",
+        ".azure-pipelines/terraform.yml",
+    },
 }
 
 

@@ -1,8 +1,10 @@
-"""The platform bootstrap (infra/): state storage, scoped CI identities, and the hand-over.
+"""The platform bootstrap (infra/): state storage, per-environment CI identities, the hand-over.
 
 Synthesizes once per module, in this process: the default config (state reachable by hosted
 runners) and a private-state variant with two projects, then asserts on the JSON and runs
 checkov with the bootstrap's reviewed skips through the project template's own scan script.
+A project stack in bootstrap mode is synthesized in the same process to prove that the CI
+identity's role-assignment condition allows every role that stack assigns.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ BOOTSTRAP_DIR = TEMPLATE_DIR / "infra"
 PROJECT_INFRA_DIR = TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "infra"
 CHECKOV = TEMPLATE_DIR / ".tools" / "bin" / "checkov"
 sys.path.insert(0, str(BOOTSTRAP_DIR))
+# The project template's Jinja-free infra package, which the bootstrap also imports.
+sys.path.insert(1, str(PROJECT_INFRA_DIR))
 
+from mlops_infra.config import STATE_VARIABLES  # noqa: E402
+from mlops_infra.roles import DEPLOYER_ASSIGNABLE, ROLE_IDS, WORKSPACE_ROLES  # noqa: E402
 from platform_bootstrap.config import BootstrapConfig, load_config  # noqa: E402
 from platform_bootstrap.naming import project_resource_group_name  # noqa: E402
 
@@ -34,6 +40,7 @@ CI_VARIABLES = {
     "TF_STATE_STORAGE_ACCOUNT",
     "TF_STATE_CONTAINER",
 }
+GUID = r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -49,7 +56,6 @@ def _load(name: str, path: Path) -> ModuleType:
 pytestmark = pytest.mark.xdist_group("bootstrap-synth")
 
 project_naming = _load("template_project_naming", PROJECT_INFRA_DIR / "mlops_infra" / "naming.py")
-project_config = _load("template_project_config", PROJECT_INFRA_DIR / "mlops_infra" / "config.py")
 project_scan = _load("template_project_scan", PROJECT_INFRA_DIR / "scan.py")
 
 
@@ -58,12 +64,13 @@ def _private_variant() -> BootstrapConfig:
     second = {
         "project_slug": "fraud-detection-with-a-very-long-name-x1",
         "environments": ["d", "abcdefg", "prod"],
-        "github": {"repository": "contoso/fraud", "pull_requests": True},
+        "github": {"repository": "contoso/fraud"},
     }
     return BootstrapConfig.model_validate(
         {
             **raw,
             "prefix": "abcdefgh",
+            "location": "westus",  # no availability zones: state storage is GRS there
             "state_public_network_access": False,
             "projects": [*raw["projects"], second],
         }
@@ -91,6 +98,21 @@ def _ref(resource_type: str, logical_id: str, attribute: str = "id") -> str:
     return "${" + f"{resource_type}.{logical_id}.{attribute}" + "}"
 
 
+def _by_name(tf: dict, resource_type: str, attribute: str = "id") -> dict[str, str]:
+    return {
+        body["name"]: _ref(resource_type, logical_id, attribute)
+        for logical_id, body in _resources(tf, resource_type).items()
+    }
+
+
+def _environments(config: BootstrapConfig) -> list[tuple[str, str]]:
+    return [(p.project_slug, env) for p in config.projects for env in p.environments]
+
+
+def _container(slug: str, env: str) -> str:
+    return "tfstate-" + re.sub("-+", "-", slug) + "-" + env
+
+
 # --- fast: config and the naming contract with baked projects --------------------------------
 
 
@@ -102,7 +124,7 @@ def test_resource_groups_match_what_baked_projects_deploy_into() -> None:
 
 
 def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
-    assert set(project_config.STATE_VARIABLES) <= CI_VARIABLES
+    assert set(STATE_VARIABLES) <= CI_VARIABLES
     docs = (
         TEMPLATE_DIR / "{{cookiecutter.project_slug}}" / "docs" / "infrastructure.md"
     ).read_text()
@@ -115,6 +137,7 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
     [
         {"projects": []},
         {"prefix": "Platform"},
+        {"location": "mars"},
         {"projects": [{"project_slug": "x-y", "environments": ["dev"]}]},
         {
             "projects": [
@@ -125,8 +148,24 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
                 }
             ]
         },
+        {
+            "projects": [
+                {
+                    "project_slug": "abc",
+                    "environments": ["dev"],
+                    "github": {"repository": "o/r", "pull_requests": True},
+                }
+            ]
+        },
     ],
-    ids=["no-projects", "bad-prefix", "no-ci-provider", "duplicate-environments"],
+    ids=[
+        "no-projects",
+        "bad-prefix",
+        "unknown-region",
+        "no-ci-provider",
+        "duplicate-environments",
+        "pull-requests-get-no-deployment-identity",
+    ],
 )
 def test_invalid_bootstrap_config_is_rejected(change: dict) -> None:
     raw = json.loads((BOOTSTRAP_DIR / "bootstrap.json").read_text())
@@ -139,7 +178,9 @@ def test_invalid_bootstrap_config_is_rejected(change: dict) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("label", ["default", "private"])
-def test_state_storage_is_hardened_and_versioned(synthesized: dict, label: str) -> None:
+def test_state_storage_is_hardened_versioned_and_per_environment(
+    synthesized: dict, label: str
+) -> None:
     tf, _, config = synthesized[label]
     (account,) = _resources(tf, "azurerm_storage_account").values()
     public = config.state_public_network_access
@@ -149,134 +190,224 @@ def test_state_storage_is_hardened_and_versioned(synthesized: dict, label: str) 
     assert account["https_traffic_only_enabled"] is True
     assert account["public_network_access_enabled"] is public
     assert account["network_rules"]["default_action"] == ("Allow" if public else "Deny")
+    # The region table decides: westeurope has zones and a pair, westus only a pair.
+    expected = {"westeurope": "GZRS", "westus": "GRS"}[config.location]
+    assert account["account_replication_type"] == expected
     blob = account["blob_properties"]
     assert blob["versioning_enabled"] is True
     assert blob["delete_retention_policy"]["days"] >= 7
     assert blob["container_delete_retention_policy"]["days"] >= 7
     containers = _resources(tf, "azurerm_storage_container").values()
-    assert {c["name"] for c in containers} == {
-        "tfstate-" + re.sub("-+", "-", p.project_slug) for p in config.projects
-    }
+    assert sorted(c["name"] for c in containers) == sorted(
+        _container(slug, env) for slug, env in _environments(config)
+    )
     for container in containers:
         assert container["container_access_type"] == "private"
         assert container["storage_account_id"].startswith("${azurerm_storage_account.")
     (diagnostic,) = _resources(tf, "azurerm_monitor_diagnostic_setting").values()
     assert diagnostic["target_resource_id"].endswith("/blobServices/default")
+    (provider,) = tf["provider"]["azurerm"]
+    assert provider["features"] == [{"storage": [{"data_plane_available": False}]}]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("label", ["default", "private"])
-def test_each_project_gets_its_own_federated_identity(synthesized: dict, label: str) -> None:
-    tf, _, config = synthesized[label]
-    identities = {
-        body["name"]: _ref("azurerm_user_assigned_identity", logical_id)
-        for logical_id, body in _resources(tf, "azurerm_user_assigned_identity").items()
-    }
-    assert set(identities) == {f"id-{p.project_slug}-deploy" for p in config.projects}
-    credentials = _resources(tf, "azurerm_federated_identity_credential").values()
-    for project in config.projects:
-        parent = identities[f"id-{project.project_slug}-deploy"]
-        subjects = {(c["issuer"], c["subject"]) for c in credentials if c["parent_id"] == parent}
-        expected = set()
-        if project.github:
-            repo = project.github.repository
-            issuer = "https://token.actions.githubusercontent.com"
-            expected |= {(issuer, f"repo:{repo}:environment:{e}") for e in project.environments}
-            if project.github.pull_requests:
-                expected.add((issuer, f"repo:{repo}:pull_request"))
-        if project.azure_devops:
-            ado = project.azure_devops
-            expected.add(
-                (
-                    f"https://vstoken.dev.azure.com/{ado.organization_id}",
-                    f"sc://{ado.organization}/{ado.project}/{ado.service_connection}",
-                )
-            )
-        assert subjects == expected
-    for credential in credentials:
-        assert credential["audience"] == ["api://AzureADTokenExchange"]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("label", ["default", "private"])
-def test_roles_are_scoped_to_the_project_groups_and_state_container(
+def test_each_environment_gets_its_own_identity_federated_for_that_environment_only(
     synthesized: dict, label: str
 ) -> None:
     tf, _, config = synthesized[label]
-    groups = {
-        body["name"]: _ref("azurerm_resource_group", logical_id)
-        for logical_id, body in _resources(tf, "azurerm_resource_group").items()
-    }
-    (account_id,) = _resources(tf, "azurerm_storage_account")
-    identities = {
-        body["name"]: _ref("azurerm_user_assigned_identity", logical_id, "principal_id")
-        for logical_id, body in _resources(tf, "azurerm_user_assigned_identity").items()
-    }
-    assignments = list(_resources(tf, "azurerm_role_assignment").values())
+    identities = _by_name(tf, "azurerm_user_assigned_identity")
+    deploy = {name for name in identities if name.endswith("-deploy")}
+    assert deploy == {f"id-{slug}-{env}-deploy" for slug, env in _environments(config)}
+    credentials = list(_resources(tf, "azurerm_federated_identity_credential").values())
     for project in config.projects:
-        slug = project.project_slug
-        principal = identities[f"id-{slug}-deploy"]
-        granted = [a for a in assignments if a["principal_id"] == principal]
-        expected_scopes = {
-            groups[project_resource_group_name(slug, e)] for e in project.environments
-        }
-        state_scope = (
-            _ref("azurerm_storage_account", account_id)
-            + "/blobServices/default/containers/tfstate-"
-            + re.sub("-+", "-", slug)
-        )
-        assert {a["scope"] for a in granted} == expected_scopes | {state_scope}
-        for assignment in granted:
-            assert assignment["principal_type"] == "ServicePrincipal"
-            if assignment["scope"] == state_scope:
-                assert assignment["role_definition_name"] == "Storage Blob Data Contributor"
-            elif assignment["role_definition_name"] == "Role Based Access Control Administrator":
-                condition = assignment["condition"]
-                assert assignment["condition_version"] == "2.0"
-                assert "StringEqualsIgnoreCase {'ServicePrincipal'}" in condition
-                # ...and never to itself (no self-granted data access).
-                assert f"GuidNotEquals {{{principal}}}" in condition
-                allowed = set(re.findall(r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", condition))
-                # AcrPull, Storage Blob/File data, Key Vault Secrets User: what the stacks assign.
-                assert allowed == {
-                    "7f951dda-4ed3-4680-a7ca-43fe172d538d",
-                    "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-                    "69566ab7-960f-475b-8e7c-b3118f30c6bd",
-                    "4633458b-17de-408a-b874-0445c86b69e6",
-                }
-            else:
-                assert assignment["role_definition_name"] == "Contributor"
-    # Nothing at subscription scope, nothing on the platform resource group.
-    for assignment in assignments:
-        assert not assignment["scope"].startswith("/subscriptions/")
-        assert assignment["scope"] not in {groups[f"rg-{config.prefix}-mlops-platform"]}
-
-
-@pytest.mark.slow
-def test_project_stacks_assign_only_roles_the_bootstrap_delegates(synthesized: dict) -> None:
-    """The project's identity.py roles must be inside the bootstrap's ABAC condition."""
-    from platform_bootstrap.stack import ASSIGNABLE_ROLES
-
-    identity_source = (PROJECT_INFRA_DIR / "mlops_infra" / "identity.py").read_text()
-    assigned = set(
-        re.findall(r'"(AcrPull|Storage [A-Za-z ]+|Key Vault [A-Za-z ]+)"', identity_source)
-    )
-    assert assigned
-    assert assigned <= set(ASSIGNABLE_ROLES)
+        for env in project.environments:
+            parent = identities[f"id-{project.project_slug}-{env}-deploy"]
+            subjects = {
+                (c["issuer"], c["subject"]) for c in credentials if c["parent_id"] == parent
+            }
+            expected = set()
+            if project.github:
+                expected.add(
+                    (
+                        "https://token.actions.githubusercontent.com",
+                        f"repo:{project.github.repository}:environment:{env}",
+                    )
+                )
+            if project.azure_devops:
+                ado = project.azure_devops
+                expected.add(
+                    (
+                        f"https://vstoken.dev.azure.com/{ado.organization_id}",
+                        f"sc://{ado.organization}/{ado.project}/azure-{project.project_slug}-{env}",
+                    )
+                )
+            assert subjects == expected
+    # Every credential belongs to a deployment identity; none trusts pull requests or branches.
+    assert {c["parent_id"] for c in credentials} == {identities[name] for name in deploy}
+    for credential in credentials:
+        assert credential["audience"] == ["api://AzureADTokenExchange"]
+        assert "pull_request" not in credential["subject"]
+        assert ":ref:" not in credential["subject"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("label", ["default", "private"])
-def test_outputs_are_exactly_the_ci_variables(synthesized: dict, label: str) -> None:
+def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
+    synthesized: dict, label: str
+) -> None:
+    tf, _, config = synthesized[label]
+    groups = _by_name(tf, "azurerm_resource_group")
+    (account_id,) = _resources(tf, "azurerm_storage_account")
+    principals = _by_name(tf, "azurerm_user_assigned_identity", "principal_id")
+    (deployer_id,) = _resources(tf, "azurerm_role_definition")
+    deployer = _ref("azurerm_role_definition", deployer_id, "role_definition_resource_id")
+    assignments = list(_resources(tf, "azurerm_role_assignment").values())
+    allowed_ids = {ROLE_IDS[role] for role in DEPLOYER_ASSIGNABLE}
+    for slug, env in _environments(config):
+        principal = principals[f"id-{slug}-{env}-deploy"]
+        group = groups[project_resource_group_name(slug, env)]
+        state = (
+            _ref("azurerm_storage_account", account_id)
+            + "/blobServices/default/containers/"
+            + _container(slug, env)
+        )
+        granted = {
+            (a.get("role_definition_name") or a["role_definition_id"], a["scope"])
+            for a in assignments
+            if a["principal_id"] == principal
+        }
+        assert granted == {
+            (deployer, group),
+            ("Role Based Access Control Administrator", group),
+            ("Storage Blob Data Contributor", state),
+        }
+        (rbac,) = [a for a in assignments if a["principal_id"] == principal and a.get("condition")]
+        condition = rbac["condition"]
+        assert rbac["condition_version"] == "2.0"
+        assert "StringEqualsIgnoreCase {'ServicePrincipal'}" in condition
+        # ...and never to itself (no self-granted data access).
+        assert f"GuidNotEquals {{{principal}}}" in condition
+        assert set(re.findall(GUID, condition)) == allowed_ids
+    # Nothing at subscription scope, nothing on the platform resource group.
+    for assignment in assignments:
+        assert not assignment["scope"].startswith("/subscriptions/")
+        assert assignment["scope"] != groups[f"rg-{config.prefix}-mlops-platform"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["default", "private"])
+def test_the_deployer_role_is_narrower_than_contributor(synthesized: dict, label: str) -> None:
+    tf, _, config = synthesized[label]
+    (role,) = _resources(tf, "azurerm_role_definition").values()
+    (permissions,) = role["permissions"]
+    assert "*" not in permissions["actions"]
+    assert not [
+        a
+        for a in permissions["actions"]
+        if a.lower().startswith("microsoft.authorization/") and not a.endswith("/read")
+    ]
+    assert {
+        "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
+        "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete",
+    } <= set(permissions["not_actions"])
+    groups = _by_name(tf, "azurerm_resource_group")
+    assert sorted(role["assignable_scopes"]) == sorted(
+        groups[project_resource_group_name(slug, env)] for slug, env in _environments(config)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["default", "private"])
+def test_the_workspace_identity_gets_what_azure_ml_needs_from_the_bootstrap(
+    synthesized: dict, label: str
+) -> None:
+    tf, _, config = synthesized[label]
+    groups = _by_name(tf, "azurerm_resource_group", "name")
+    group_ids = _by_name(tf, "azurerm_resource_group")
+    principals = _by_name(tf, "azurerm_user_assigned_identity", "principal_id")
+    identities = {
+        body["name"]: body for body in _resources(tf, "azurerm_user_assigned_identity").values()
+    }
+    assignments = list(_resources(tf, "azurerm_role_assignment").values())
+    for slug, env in _environments(config):
+        name = project_naming.workspace_identity_name(slug, env)
+        rg_name = project_resource_group_name(slug, env)
+        # In the environment's group, where the project stack looks it up by name.
+        assert identities[name]["resource_group_name"] == groups[rg_name]
+        granted = {
+            (a["role_definition_name"], a["scope"])
+            for a in assignments
+            if a["principal_id"] == principals[name]
+        }
+        assert granted == {(role, group_ids[rg_name]) for role in WORKSPACE_ROLES}
+        # The deployment identities live in the platform group, out of every pipeline's reach.
+        deploy = identities[f"id-{slug}-{env}-deploy"]
+        assert deploy["resource_group_name"] == groups[f"rg-{config.prefix}-mlops-platform"]
+
+
+@pytest.mark.slow
+def test_the_ci_identity_can_assign_every_role_a_project_stack_assigns(synthesized: dict) -> None:
+    """Synthesize a project stack as CI deploys it (bootstrap mode) and check each assignment
+    against the bootstrap's condition: no role the deployer could not grant at apply time."""
+    from mlops_infra.cdk import Testing
+    from mlops_infra.config import ProjectSettings
+    from mlops_infra.stack import EnvironmentStack
+    from platform_bootstrap.stack import ASSIGNABLE_ROLES
+
+    settings = ProjectSettings.model_validate(
+        {
+            "project_slug": "customer-churn",
+            "resource_prefix": "churn",
+            "location": "westeurope",
+            "environments": "dev,prod",
+            "network_isolation": "private",
+            "gpu_cluster": {"vm_size": "Standard_NC4as_T4_v3", "max_nodes": "1"},
+            "cpu_cluster": {"vm_size": "Standard_D4s_v3", "max_nodes": "2"},
+            "budget": {"monthly_amount": "100", "contact_emails": ["team@contoso.com"]},
+        }
+    )
+    for config in settings.environment_configs():
+        stack = json.loads(Testing.synth(EnvironmentStack(Testing.app(), config)))
+        roles = {
+            a["role_definition_name"] for a in _resources(stack, "azurerm_role_assignment").values()
+        }
+        assert roles
+        assert roles <= set(ASSIGNABLE_ROLES), roles - set(ASSIGNABLE_ROLES)
+        # The workspace identity is the bootstrap's, with its roles already in place.
+        assert "azurerm_user_assigned_identity" in stack["data"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["default", "private"])
+def test_outputs_are_exactly_the_ci_variables_per_environment(
+    synthesized: dict, label: str
+) -> None:
     tf, _, config = synthesized[label]
     outputs = tf["output"]
-    for project in config.projects:
-        value = outputs["ci_" + project.project_slug.replace("-", "_")]["value"]
+    containers = {
+        body["name"]: _ref("azurerm_storage_container", logical_id, "name")
+        for logical_id, body in _resources(tf, "azurerm_storage_container").items()
+    }
+    client_ids = _by_name(tf, "azurerm_user_assigned_identity", "client_id")
+    ci_outputs = {name for name in outputs if name.startswith("ci_")}
+    assert ci_outputs == {
+        "ci_" + slug.replace("-", "_") + "_" + env for slug, env in _environments(config)
+    }
+    for slug, env in _environments(config):
+        value = outputs["ci_" + slug.replace("-", "_") + "_" + env]["value"]
         assert set(value) == CI_VARIABLES
+        assert value["TF_STATE_CONTAINER"] == containers[_container(slug, env)]
+        assert value["AZURE_CLIENT_ID"] == client_ids[f"id-{slug}-{env}-deploy"]
     assert tf["terraform"]["backend"] == {"local": {"path": "../../../terraform.platform.tfstate"}}
     (provider,) = tf["provider"]["azurerm"]
     assert provider["storage_use_azuread"] is True
-    assert "Microsoft.MachineLearningServices" in provider["resource_providers_to_register"]
+    for namespace in (
+        "Microsoft.MachineLearningServices",
+        "Microsoft.EventGrid",
+        "Microsoft.Consumption",
+    ):
+        assert namespace in provider["resource_providers_to_register"]
 
 
 @pytest.mark.slow
@@ -300,6 +431,7 @@ def test_checkov_passes_with_only_reviewed_skips(synthesized: dict, label: str) 
     )
     assert report.failed == [] and report.stale == [], (report.failed, report.stale)
     assert report.passed >= 10
+    print(f"bootstrap {label}: {report.passed} passed, {len(report.skipped)} skipped, 0 failed")
     readme = (BOOTSTRAP_DIR / "README.md").read_text()
     for skip in skips:
         assert skip.check in readme, f"{skip.check} missing from infra/README.md"

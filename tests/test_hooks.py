@@ -102,3 +102,79 @@ def test_cruft_record_keeps_remote_template_url(post_gen, valid_answers):
     record = post_gen.cruft_record(answers)
     assert record["template"] == "gh:org/cookiecutter-azureml-mlops"
     assert record["commit"] is None
+
+
+# --- infrastructure answers: region capabilities, address space, budget (issue 11) -----------
+
+
+@pytest.mark.parametrize(
+    ("changes", "option", "expected"),
+    [
+        ({"address_space": "10.0.0.0/16,10.0.0.0/17"}, "address_space", "overlaps"),
+        ({"address_space": "10.0.0.0/16,10.1.0.0/16,10.2.0.0/16"}, "address_space", "one range"),
+        ({"address_space": "10.0.0.1/16"}, "address_space", "host bits set"),
+        ({"address_space": "10.0.0/16"}, "address_space", "not an IPv4 range"),
+        ({"address_space": "8.8.0.0/16"}, "address_space", "not inside a private range"),
+        ({"address_space": "10.0.0.0/21"}, "address_space", "cannot hold a /20"),
+        (
+            {"azure_location": "westus", "storage_redundancy": "ZRS"},
+            "storage_redundancy",
+            "westus has no availability zones",
+        ),
+        (
+            {"azure_location": "italynorth", "storage_redundancy": "GRS"},
+            "storage_redundancy",
+            "italynorth has no paired region",
+        ),
+        ({"storage_redundancy": "RAGRS"}, "storage_redundancy", "must be one of auto"),
+        ({"budget_amount": "0"}, "budget_amount", "whole number from 1"),
+        ({"budget_amount": "lots"}, "budget_amount", "whole number from 1"),
+        ({"budget_contact_email": "team"}, "budget_contact_email", "one e-mail address"),
+        ({"budget_contact_email": 'a"b@x.com'}, "budget_contact_email", "one e-mail address"),
+    ],
+    ids=str,
+)
+def test_infrastructure_answers_are_checked_with_the_option_named(
+    pre_gen, valid_answers, changes, option, expected
+):
+    answers = {**valid_answers, **changes}
+    errors = pre_gen.validate(answers)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{option}={answers[option]!r} is invalid: ")
+    assert expected in errors[0]
+
+
+def test_one_range_per_environment_is_accepted(pre_gen, valid_answers):
+    answers = {**valid_answers, "address_space": "10.10.0.0/16,10.20.0.0/16"}
+    assert pre_gen.validate(answers) == []
+
+
+def test_a_region_without_zones_warns_with_the_consequence(pre_gen, valid_answers, capsys):
+    answers = {**valid_answers, "azure_location": "westus"}
+    assert pre_gen.validate(answers) == []  # auto picks GRS there
+    assert pre_gen.main(json.dumps(answers)) == 0
+    err = capsys.readouterr().err
+    assert "WARNING: azure_location='westus'" in err
+    assert "not zone-redundant" in err
+    assert pre_gen.region_warnings(valid_answers) == []
+
+
+def test_the_hook_reads_the_same_region_table_as_the_stacks(pre_gen, valid_answers):
+    regions = pre_gen.project_infra_module(valid_answers, "regions")
+    assert regions.REGIONS == pre_gen.AZURE_REGIONS
+    assert regions.storage_redundancy("westeurope", "auto") == "GZRS"
+
+
+def test_a_rejected_infrastructure_answer_leaves_nothing_behind(tmp_path):
+    from conftest import TEMPLATE_DIR
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.main import cookiecutter
+
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"address_space": "10.0.0.0/16,10.0.0.0/17"},
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -21,20 +21,19 @@ class _Frozen(BaseModel):
 
 
 class GitHub(_Frozen):
-    """GitHub Actions deploy jobs: one federated credential per GitHub environment."""
+    """GitHub Actions deploy jobs: each environment's identity trusts only jobs that run in the
+    GitHub environment of the same name. Pull requests get no deployment identity."""
 
     repository: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
-    # Pull-request workflows only get a token if asked: PRs from branches can then deploy.
-    pull_requests: bool = False
 
 
 class AzureDevOps(_Frozen):
-    """An Azure DevOps service connection using workload identity federation."""
+    """Azure DevOps: one workload identity federation service connection per environment,
+    named `azure-<project_slug>-<env>` (the name the baked pipelines use)."""
 
     organization: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
     organization_id: str = Field(pattern=GUID_PATTERN)
-    project: str = Field(min_length=1)
-    service_connection: str = Field(min_length=1)
+    project: str = Field(min_length=1, pattern=r"^[^/]+$")
 
 
 class Project(_Frozen):
@@ -63,9 +62,17 @@ class BootstrapConfig(_Frozen):
 
     @model_validator(mode="after")
     def _unique_projects(self) -> BootstrapConfig:
+        from mlops_infra.regions import REGIONS
+
         from .naming import state_container_name
 
-        containers = [state_container_name(p.project_slug) for p in self.projects]
+        if self.location not in REGIONS:
+            raise ValueError(f"location {self.location!r} is not in the region table")
+        containers = [
+            state_container_name(p.project_slug, env)
+            for p in self.projects
+            for env in p.environments
+        ]
         if len(set(containers)) != len(containers):
             raise ValueError(f"project slugs must give distinct state containers: {containers}")
         return self

@@ -27,22 +27,33 @@ def state_storage_account_name(prefix: str, location: str) -> str:
     return f"st{prefix}tfstate{_hash(prefix, location)}"
 
 
-def state_container_name(project_slug: str) -> str:
-    """One container per project, so a project's identity can read and write only its own state.
+def state_container_name(project_slug: str, environment: str) -> str:
+    """One container per project and environment: an environment's identity can read and write
+    only its own state (dev cannot rewrite prod's state to take it over).
 
     Container names forbid consecutive hyphens, which project slugs allow: runs are collapsed.
     """
-    return "tfstate-" + re.sub("-+", "-", project_slug)
+    return "tfstate-" + re.sub("-+", "-", project_slug) + "-" + environment
 
 
 def project_resource_group_name(project_slug: str, environment: str) -> str:
     return f"rg-{project_slug}-{environment}"
 
 
-def deploy_identity_name(project_slug: str) -> str:
-    return f"id-{project_slug}-deploy"
+def deploy_identity_name(project_slug: str, environment: str) -> str:
+    return f"id-{project_slug}-{environment}-deploy"
 
 
-def ci_output_name(project_slug: str) -> str:
+def azure_devops_service_connection(project_slug: str, environment: str) -> str:
+    """The name the baked Azure DevOps pipelines use for the environment's connection."""
+    return f"azure-{project_slug}-{environment}"
+
+
+def deployer_role_name(prefix: str) -> str:
+    """Custom role names are unique per tenant: the platform prefix keeps them apart."""
+    return f"MLOps environment deployer ({prefix})"
+
+
+def ci_output_name(project_slug: str, environment: str) -> str:
     """Terraform output names must be identifiers."""
-    return "ci_" + project_slug.replace("-", "_")
+    return "ci_" + project_slug.replace("-", "_") + "_" + environment

@@ -1,16 +1,22 @@
-"""The bootstrap stack: remote state storage, and per project a scoped deployment identity."""
+"""The bootstrap stack: remote state storage and, per project AND environment, a deployment
+identity that can reach that environment's resource group and state container only."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from mlops_infra.dependencies import hardened_storage_account
+from mlops_infra.naming import workspace_identity_name
+from mlops_infra.regions import storage_redundancy
+from mlops_infra.roles import DEPLOYER_ASSIGNABLE, ROLE_IDS, WORKSPACE_ROLES
 
 from .cdk import App, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
 from .config import BootstrapConfig, Project
 from .naming import (
+    azure_devops_service_connection,
     ci_output_name,
     deploy_identity_name,
+    deployer_role_name,
     log_analytics_name,
     platform_resource_group_name,
     project_resource_group_name,
@@ -27,7 +33,9 @@ FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 
 # Resource providers the projects deploy with; their identities cannot register providers.
 RESOURCE_PROVIDERS = (
+    "Microsoft.Consumption",
     "Microsoft.ContainerRegistry",
+    "Microsoft.EventGrid",
     "Microsoft.Insights",
     "Microsoft.KeyVault",
     "Microsoft.MachineLearningServices",
@@ -37,14 +45,34 @@ RESOURCE_PROVIDERS = (
     "Microsoft.Storage",
 )
 
-# The only roles a project's deployment identity may assign (to service principals, i.e. the
-# managed identities its stacks create), inside its own resource groups. Built-in role ids.
-ASSIGNABLE_ROLES = {
-    "AcrPull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
-    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-    "Storage File Data Privileged Contributor": "69566ab7-960f-475b-8e7c-b3118f30c6bd",
-    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
-}
+# The only roles a deployment identity may assign (to service principals other than itself,
+# i.e. the managed identities its stack creates), inside its own resource group: exactly what
+# the project stacks assign (mlops_infra/roles.py, one table for both).
+ASSIGNABLE_ROLES = {role: ROLE_IDS[role] for role in DEPLOYER_ASSIGNABLE}
+
+# The custom role of every deployment identity, on its environment's resource group only:
+# the resource types the project stacks create, and nothing else. Narrower than Contributor: no
+# other resource provider, no resource group deletion, no role assignments (those come from
+# the conditional RBAC Administrator assignment), and no federated identity credentials (with
+# those, a pipeline could federate an identity it creates to any issuer and log in as it).
+DEPLOYER_ACTIONS = (
+    "Microsoft.Resources/subscriptions/resourceGroups/read",
+    "Microsoft.Authorization/*/read",
+    "Microsoft.Consumption/budgets/*",
+    "Microsoft.ContainerRegistry/*",
+    "Microsoft.EventGrid/*",
+    "Microsoft.Insights/*",
+    "Microsoft.KeyVault/*",
+    "Microsoft.MachineLearningServices/*",
+    "Microsoft.ManagedIdentity/*",
+    "Microsoft.Network/*",
+    "Microsoft.OperationalInsights/*",
+    "Microsoft.Storage/*",
+)
+DEPLOYER_NOT_ACTIONS = (
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete",
+)
 
 
 def role_assignment_condition(role_ids: list[str], own_principal_id: str) -> str:
@@ -68,7 +96,7 @@ def role_assignment_condition(role_ids: list[str], own_principal_id: str) -> str
 
 
 class StateStorage(Construct):
-    """Storage for every project's Terraform state: Azure AD only, versioned, soft-deleted."""
+    """Storage for every environment's Terraform state: Azure AD only, versioned, soft-deleted."""
 
     def __init__(self, scope: Construct, id_: str, *, config: BootstrapConfig, rg: str) -> None:
         super().__init__(scope, id_)
@@ -81,27 +109,31 @@ class StateStorage(Construct):
             location=config.location,
             public=public,
             soft_delete_days=STATE_SOFT_DELETE_DAYS,
+            # The best the region supports (mlops_infra/regions.py, shared with the projects).
+            replication=storage_redundancy(config.location, "auto"),
         )
         self.containers = {
-            project.project_slug: azurerm.storage_container.StorageContainer(
+            (project.project_slug, env): azurerm.storage_container.StorageContainer(
                 self,
-                f"container-{project.project_slug}",
-                name=state_container_name(project.project_slug),
+                f"container-{project.project_slug}-{env}",
+                name=state_container_name(project.project_slug, env),
                 # By ARM id, not account name: the data plane refuses keys and may be private.
                 storage_account_id=self.account.id,
                 container_access_type="private",
             )
             for project in config.projects
+            for env in project.environments
         }
 
-    def container_scope(self, project_slug: str) -> str:
+    def container_scope(self, project_slug: str, environment: str) -> str:
         """ARM scope of one container, for a role assignment on that container only."""
-        name = state_container_name(project_slug)
+        name = state_container_name(project_slug, environment)
         return f"{self.account.id}/blobServices/default/containers/{name}"
 
 
-class ProjectAccess(Construct):
-    """A project's resource groups and its CI identity, trusted only by its own pipelines."""
+class EnvironmentAccess(Construct):
+    """One project environment: its resource group, its deployment identity (trusted only by
+    that environment's pipelines) and the workspace identity its stack attaches."""
 
     def __init__(
         self,
@@ -110,19 +142,29 @@ class ProjectAccess(Construct):
         *,
         config: BootstrapConfig,
         project: Project,
+        environment: str,
         rg: str,
         state: StateStorage,
+        deployer_role_id: str,
     ) -> None:
         super().__init__(scope, id_)
         slug = project.project_slug
+        self.resource_group = azurerm.resource_group.ResourceGroup(
+            self,
+            "rg",
+            name=project_resource_group_name(slug, environment),
+            location=config.location,
+        )
+        # In the platform group, where no deployment identity has any role: an environment's
+        # pipeline cannot change its own identity or its federation.
         self.identity = azurerm.user_assigned_identity.UserAssignedIdentity(
             self,
-            "identity",
-            name=deploy_identity_name(slug),
+            "deploy-identity",
+            name=deploy_identity_name(slug, environment),
             resource_group_name=rg,
             location=config.location,
         )
-        for name, subject, issuer in self._federations(project):
+        for name, subject, issuer in federations(project, environment):
             azurerm.federated_identity_credential.FederatedIdentityCredential(
                 self,
                 f"federation-{name}",
@@ -134,66 +176,89 @@ class ProjectAccess(Construct):
                 audience=[FEDERATION_AUDIENCE],
             )
 
-        self.resource_groups = {}
-        for env in project.environments:
-            group = azurerm.resource_group.ResourceGroup(
-                self,
-                f"rg-{env}",
-                name=project_resource_group_name(slug, env),
-                location=config.location,
-            )
-            self.resource_groups[env] = group
-            self._assign(f"deploy-{env}", "Contributor", group.id)
-            self._assign(
-                f"assign-{env}",
-                "Role Based Access Control Administrator",
-                group.id,
-                condition=role_assignment_condition(
-                    list(ASSIGNABLE_ROLES.values()), self.identity.principal_id
-                ),
-            )
-        self._assign(
-            "state", "Storage Blob Data Contributor", state.container_scope(slug)
-        ).node.add_dependency(state.containers[slug])
-
-    def _federations(self, project: Project) -> list[tuple[str, str, str]]:
-        """(credential name, subject, issuer) for every pipeline allowed to log in."""
-        federations = []
-        if project.github:
-            repo = project.github.repository
-            federations += [
-                (f"github-{env}", f"repo:{repo}:environment:{env}", GITHUB_ISSUER)
-                for env in project.environments
-            ]
-            if project.github.pull_requests:
-                federations.append(
-                    ("github-pull-request", f"repo:{repo}:pull_request", GITHUB_ISSUER)
-                )
-        if project.azure_devops:
-            ado = project.azure_devops
-            federations.append(
-                (
-                    "azure-devops",
-                    f"sc://{ado.organization}/{ado.project}/{ado.service_connection}",
-                    AZURE_DEVOPS_ISSUER.format(organization_id=ado.organization_id),
-                )
-            )
-        return federations
-
-    def _assign(
-        self, id_: str, role: str, scope: str, condition: str | None = None
-    ) -> azurerm.role_assignment.RoleAssignment:
-        return azurerm.role_assignment.RoleAssignment(
+        group = self.resource_group.id
+        principal = self.identity.principal_id
+        _assign(self, "deploy", principal, group, role_definition_id=deployer_role_id)
+        _assign(
             self,
-            id_,
-            scope=scope,
-            role_definition_name=role,
-            principal_id=self.identity.principal_id,
-            principal_type="ServicePrincipal",
-            skip_service_principal_aad_check=True,
-            condition=condition,
-            condition_version="2.0" if condition else None,
+            "assign",
+            principal,
+            group,
+            role="Role Based Access Control Administrator",
+            condition=role_assignment_condition(list(ASSIGNABLE_ROLES.values()), principal),
         )
+        _assign(
+            self,
+            "state",
+            principal,
+            state.container_scope(slug, environment),
+            role="Storage Blob Data Contributor",
+        ).node.add_dependency(state.containers[(slug, environment)])
+
+        # The workspace's identity and the roles Azure ML needs, granted here (with the platform
+        # engineer's rights) before the workspace exists: the deployment identity may not grant
+        # Contributor or Key Vault Administrator, and does not have to.
+        self.workspace_identity = azurerm.user_assigned_identity.UserAssignedIdentity(
+            self,
+            "workspace-identity",
+            name=workspace_identity_name(slug, environment),
+            resource_group_name=self.resource_group.name,
+            location=config.location,
+        )
+        for index, role in enumerate(WORKSPACE_ROLES):
+            _assign(
+                self, f"workspace-{index}", self.workspace_identity.principal_id, group, role=role
+            )
+
+
+def federations(project: Project, environment: str) -> list[tuple[str, str, str]]:
+    """(credential name, subject, issuer) of the only pipelines that may log in as the
+    environment's identity: its GitHub environment and its Azure DevOps service connection."""
+    slug = project.project_slug
+    result = []
+    if project.github:
+        result.append(
+            (
+                "github",
+                f"repo:{project.github.repository}:environment:{environment}",
+                GITHUB_ISSUER,
+            )
+        )
+    if project.azure_devops:
+        ado = project.azure_devops
+        connection = azure_devops_service_connection(slug, environment)
+        result.append(
+            (
+                "azure-devops",
+                f"sc://{ado.organization}/{ado.project}/{connection}",
+                AZURE_DEVOPS_ISSUER.format(organization_id=ado.organization_id),
+            )
+        )
+    return result
+
+
+def _assign(
+    scope: Construct,
+    id_: str,
+    principal_id: str,
+    target_scope: str,
+    *,
+    role: str | None = None,
+    role_definition_id: str | None = None,
+    condition: str | None = None,
+) -> azurerm.role_assignment.RoleAssignment:
+    return azurerm.role_assignment.RoleAssignment(
+        scope,
+        id_,
+        scope=target_scope,
+        role_definition_name=role,
+        role_definition_id=role_definition_id,
+        principal_id=principal_id,
+        principal_type="ServicePrincipal",
+        skip_service_principal_aad_check=True,
+        condition=condition,
+        condition_version="2.0" if condition else None,
+    )
 
 
 class PlatformStack(TerraformStack):
@@ -205,7 +270,15 @@ class PlatformStack(TerraformStack):
         azurerm.provider.AzurermProvider(
             self,
             "azurerm",
-            features=[azurerm.provider.AzurermProviderFeatures()],
+            # Nothing here needs the storage data plane (containers are created through ARM by
+            # account id), and the state account may be private: plans must not call it.
+            features=[
+                azurerm.provider.AzurermProviderFeatures(
+                    storage=[
+                        azurerm.provider.AzurermProviderFeaturesStorage(data_plane_available=False)
+                    ]
+                )
+            ],
             storage_use_azuread=True,
             resource_provider_registrations="none",
             resource_providers_to_register=list(RESOURCE_PROVIDERS),
@@ -223,32 +296,57 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "state_resource_group_name", value=platform_rg.name)
         TerraformOutput(self, "state_storage_account_name", value=state.account.name)
         TerraformOutput(
+            self, "storage_replication", value=storage_redundancy(config.location, "auto")
+        )
+        TerraformOutput(
             self,
             "network_isolation",
             value="public" if config.state_public_network_access else "private",
         )
+        deployer = azurerm.role_definition.RoleDefinition(
+            self,
+            "deployer-role",
+            name=deployer_role_name(config.prefix),
+            scope=f"/subscriptions/{client.subscription_id}",
+            description=(
+                "Deploys one MLOps environment: the resource types its stack creates, no "
+                "role assignments, no federated identity credentials (see infra/README.md)."
+            ),
+            permissions=[
+                azurerm.role_definition.RoleDefinitionPermissions(
+                    actions=list(DEPLOYER_ACTIONS), not_actions=list(DEPLOYER_NOT_ACTIONS)
+                )
+            ],
+            assignable_scopes=[],  # filled below, once the groups exist
+        )
+        groups = []
         for project in config.projects:
-            access = ProjectAccess(
-                self,
-                f"project-{project.project_slug}",
-                config=config,
-                project=project,
-                rg=platform_rg.name,
-                state=state,
-            )
-            # Exactly the variables a baked project's CI reads (docs/infrastructure.md there).
-            TerraformOutput(
-                self,
-                ci_output_name(project.project_slug),
-                value={
-                    "AZURE_CLIENT_ID": access.identity.client_id,
-                    "AZURE_TENANT_ID": client.tenant_id,
-                    "AZURE_SUBSCRIPTION_ID": client.subscription_id,
-                    "TF_STATE_RESOURCE_GROUP": platform_rg.name,
-                    "TF_STATE_STORAGE_ACCOUNT": state.account.name,
-                    "TF_STATE_CONTAINER": state.containers[project.project_slug].name,
-                },
-            )
+            for env in project.environments:
+                access = EnvironmentAccess(
+                    self,
+                    f"project-{project.project_slug}-{env}",
+                    config=config,
+                    project=project,
+                    environment=env,
+                    rg=platform_rg.name,
+                    state=state,
+                    deployer_role_id=deployer.role_definition_resource_id,
+                )
+                groups.append(access.resource_group.id)
+                # Exactly the variables the environment's CI reads (the project's docs).
+                TerraformOutput(
+                    self,
+                    ci_output_name(project.project_slug, env),
+                    value={
+                        "AZURE_CLIENT_ID": access.identity.client_id,
+                        "AZURE_TENANT_ID": client.tenant_id,
+                        "AZURE_SUBSCRIPTION_ID": client.subscription_id,
+                        "TF_STATE_RESOURCE_GROUP": platform_rg.name,
+                        "TF_STATE_STORAGE_ACCOUNT": state.account.name,
+                        "TF_STATE_CONTAINER": state.containers[(project.project_slug, env)].name,
+                    },
+                )
+        deployer.assignable_scopes = groups
 
     def _audit_state_access(self, config: BootstrapConfig, rg: str, state: StateStorage) -> None:
         """State holds every project's secrets-in-plain-text: log who reads and writes it."""

@@ -1,8 +1,9 @@
 """Run checkov over every synthesized stack and apply the reviewed skips in checkov-skips.yaml.
 
 checkov 3.3's terraform_json runner ignores inline skips, so this script is the skip mechanism:
-a failure passes only when a reviewed entry names its check, its construct path (a glob) and the
-stack's network isolation. Unskipped failures, stale entries and parse errors all fail the scan.
+a failure passes only when a reviewed entry names its check, its construct path (a glob), the
+stack's network isolation and, if the entry has `when`, the stack's outputs (e.g. production).
+Unskipped failures, stale entries and parse errors all fail the scan.
 Runs offline: `make scan`, or `python infra/scan.py [--stacks DIR] [--checkov PATH]`.
 """
 
@@ -39,12 +40,20 @@ class Skip:
     resources: tuple[str, ...]
     isolation: tuple[str, ...]
     reason: str
+    # Stack output name -> values for which the skip applies (e.g. {"production": (False,)}).
+    when: dict[str, tuple] = field(default_factory=dict)
+
+    def applies_to(self, report: StackReport) -> bool:
+        return report.isolation in self.isolation and all(
+            report.outputs.get(name) in values for name, values in self.when.items()
+        )
 
 
 @dataclass
 class StackReport:
     stack: str
     isolation: str
+    outputs: dict = field(default_factory=dict)  # output name -> literal value
     passed: int = 0
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -67,21 +76,23 @@ def load_skips(path: Path = DEFAULT_SKIPS) -> list[Skip]:
                 resources=tuple(entry["resources"]),
                 isolation=tuple(entry["isolation"]),
                 reason=entry["reason"],
+                when={name: tuple(values) for name, values in entry.get("when", {}).items()},
             )
         )
     return skips
 
 
-def construct_paths(stack_file: Path) -> tuple[str, dict[str, str]]:
-    """The stack's isolation mode and a map from logical id to construct path (without stack)."""
+def construct_paths(stack_file: Path) -> tuple[dict, dict[str, str]]:
+    """The stack's outputs (name -> value) and a map from logical id to construct path (without
+    the stack name)."""
     synthesized = json.loads(stack_file.read_text(encoding="utf-8"))
-    isolation = synthesized["output"]["network_isolation"]["value"]
+    outputs = {name: body["value"] for name, body in synthesized["output"].items()}
     paths = {}
     for blocks in synthesized.get("resource", {}).values():
         for logical_id, body in blocks.items():
             path = body["//"]["metadata"]["path"]
             paths[logical_id] = path.split("/", 1)[1]
-    return isolation, paths
+    return outputs, paths
 
 
 def run_checkov(stacks_dir: Path, checkov: Path) -> dict:
@@ -121,8 +132,10 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
     construct_of = {}
     for stack_file in stack_files:
         stack = stack_file.parent.name
-        isolation, paths = construct_paths(stack_file)
-        reports[stack] = StackReport(stack=stack, isolation=isolation)
+        outputs, paths = construct_paths(stack_file)
+        reports[stack] = StackReport(
+            stack=stack, isolation=outputs["network_isolation"], outputs=outputs
+        )
         construct_of[stack] = paths
 
     def stack_of(result: dict) -> str:
@@ -144,7 +157,7 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
                 for index, skip in enumerate(skips)
                 if skip.check == result["check_id"]
                 and any(fnmatch.fnmatchcase(construct, pattern) for pattern in skip.resources)
-                and stack_report.isolation in skip.isolation
+                and skip.applies_to(stack_report)
             ),
             None,
         )
@@ -155,7 +168,7 @@ def evaluate(stacks_dir: Path, report: dict, skips: list[Skip]) -> list[StackRep
             used.add((stack, match))
     for stack, stack_report in reports.items():
         for index, skip in enumerate(skips):
-            if stack_report.isolation in skip.isolation and (stack, index) not in used:
+            if skip.applies_to(stack_report) and (stack, index) not in used:
                 stack_report.stale.append(f"{skip.check} {', '.join(skip.resources)}")
     return list(reports.values())
 

@@ -23,9 +23,10 @@ LAST = "{{ cookiecutter.environments.split(',')[-1].strip() }}"
 REGISTRATION = {
     "model_name": "{{ cookiecutter.package_name }}",
     "version": "7",
-    "promoted": False,
+    "candidate": False,
     "reason": "challenger 0.81 does not beat champion v6 0.83 by 0.001",
-    "previous_champion": "6",
+    "champion_version": "6",
+    "digest": "d7",
 }
 
 
@@ -78,7 +79,7 @@ def test_wait_reports_the_gate_and_writes_the_summary(project, monkeypatch, tmp_
         "promoted": False,
         "model_name": "{{ cookiecutter.package_name }}",
         "version": "7",
-        "digest": None,
+        "digest": "d7",
         "reason": REGISTRATION["reason"],
     }
 

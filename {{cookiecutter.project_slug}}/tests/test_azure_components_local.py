@@ -114,10 +114,11 @@ def test_components_chain_through_azure_ml_mounts(chain: dict) -> None:
     assert (folders["evaluation"] / "evaluation.json").is_file()
     assert "{{ cookiecutter.primary_metric }}" in client.get_run(runs["evaluate"]).data.metrics
     registration = (folders["registration"] / "registration.json").read_text()
-    assert '"promoted": true' in registration
+    assert '"candidate": true' in registration
     assert client.get_run(runs["register"]).data.tags["registered.version"] == "1"
     (version,) = client.search_model_versions("name = '{{ cookiecutter.package_name }}'")
-    assert version.tags["production"] == "true"
+    # The champion moves only when a rollout of this exact version succeeds (`azure deploy`).
+    assert "production" not in version.tags
 
 
 def test_sweep_trial_trains_with_its_params_and_logs_the_metric(chain: dict, tmp_path) -> None:

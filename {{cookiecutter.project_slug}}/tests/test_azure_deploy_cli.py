@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from {{ cookiecutter.package_name }}.azure import deploy_cli, endpoint_ops
 from {{ cookiecutter.package_name }}.azure.rollout import Phase, RolloutState
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, PRODUCTION_TAG
+from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 runner = CliRunner()
 MODEL = "{{ cookiecutter.package_name }}"
@@ -35,7 +35,7 @@ def registry_with_versions(project: Path, count: int, champion: int | None):
     client.create_registered_model(MODEL)
     for _ in range(count):
         client.create_model_version(
-            MODEL, source=(project / "model").as_uri(), tags={endpoint_ops.DIGEST_TAG: "d1"}
+            MODEL, source=(project / "model").as_uri(), tags={DIGEST_TAG: "d1"}
         )
     if champion is not None:
         client.set_model_version_tag(MODEL, str(champion), PRODUCTION_TAG, "true")
@@ -174,23 +174,35 @@ def test_split_traffic_without_a_journal_is_refused() -> None:
         endpoint_ops.live_deployment_from({"blue": 60, "green": 40})
 
 
-def test_serving_tags_move_and_production_follows_the_production_environment(project) -> None:
+def test_serving_tags_move_and_production_follows_the_production_environment(
+    project, monkeypatch
+) -> None:
+    from {{ cookiecutter.package_name }}.config import load_settings
+    from {{ cookiecutter.package_name }}.deployments import read_deployment
+
     client = registry_with_versions(project, count=3, champion=1)
-    endpoint_ops.mark_serving(client, done("2", "green", "dev"), production_environment="prod")
+    monkeypatch.chdir(project)
+    settings = load_settings(None, {"deployment.production_environment": "prod"})
+    endpoint_ops.mark_serving(client, done("2", "green", "dev"), settings=settings)
     assert client.get_model_version(MODEL, "2").tags.get("serving.dev") == "true"
     assert (
         str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "1"
     )  # dev: no promotion
-    endpoint_ops.mark_serving(client, done("3", "blue"), production_environment="prod")
+    dev = read_deployment(settings, "dev", client)
+    assert (dev.version, dev.digest, dev.target) == ("2", "sha-2", "azure")
+    assert dev.details == {"endpoint": "ep", "deployment": "green"}
+    assert read_deployment(settings, "prod", client) is None
+    endpoint_ops.mark_serving(client, done("3", "blue"), settings=settings)
     assert client.get_model_version(MODEL, "3").tags.get("serving.prod") == "true"
     assert str(client.get_model_version_by_alias(MODEL, CHAMPION_ALIAS).version) == "3"
+    assert read_deployment(settings, "prod", client).version == "3"
     tagged = [
         str(v.version)
         for v in client.search_model_versions(f"name = '{MODEL}'")
         if v.tags.get(PRODUCTION_TAG) == "true"
     ]
     assert tagged == ["3"]
-    endpoint_ops.mark_serving(client, done("1", "green"), production_environment="prod")
+    endpoint_ops.mark_serving(client, done("1", "green"), settings=settings)
     serving = [
         str(v.version)
         for v in client.search_model_versions(f"name = '{MODEL}'")

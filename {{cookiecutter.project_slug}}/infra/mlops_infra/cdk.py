@@ -9,8 +9,10 @@ import cdktf_cdktf_provider_azurerm as azurerm
 from cdktf import (
     App,
     AzurermBackend,
+    Fn,
     LocalBackend,
     TerraformOutput,
+    TerraformResourceLifecycle,
     TerraformStack,
     Testing,
 )
@@ -20,8 +22,10 @@ __all__ = [
     "App",
     "AzurermBackend",
     "Construct",
+    "Fn",
     "LocalBackend",
     "TerraformOutput",
+    "TerraformResourceLifecycle",
     "TerraformStack",
     "Testing",
     "azurerm",

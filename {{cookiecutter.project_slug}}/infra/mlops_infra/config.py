@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from . import address_plan, regions
 
 SETTINGS_FILE = Path(__file__).resolve().parents[1] / "settings.json"
 
@@ -44,11 +46,68 @@ class ClusterConfig(_Frozen):
 
 
 class NetworkConfig(_Frozen):
-    """Address plan. One VNet per environment: stacks never share network state."""
+    """One environment's VNet and subnets, from address_plan.py (distinct per environment)."""
 
-    vnet_address_space: str = "10.0.0.0/16"
-    training_subnet: str = "10.0.0.0/22"
-    private_endpoint_subnet: str = "10.0.4.0/24"
+    vnet_address_space: str
+    training_subnet: str
+    private_endpoint_subnet: str
+
+
+RunStatus = Literal[
+    "NotStarted",
+    "Queued",
+    "Preparing",
+    "Provisioning",
+    "Starting",
+    "Running",
+    "Finalizing",
+    "CancelRequested",
+    "Completed",
+    "Failed",
+    "Canceled",
+]
+
+
+class EventsConfig(_Frozen):
+    """Filters of the workspace's Event Grid subscriptions (Azure allows 25 values per filter).
+
+    An empty list means no filter: every event of that type reaches the queue.
+    """
+
+    model_names: tuple[str, ...] = Field(default=(), max_length=25)
+    experiment_names: tuple[str, ...] = Field(default=(), max_length=25)
+    run_statuses: tuple[RunStatus, ...] = Field(
+        default=("Completed", "Failed", "Canceled"), max_length=25
+    )
+    # How long an unread event waits in the queue (Azure's maximum is 7 days).
+    queue_message_ttl_seconds: int = Field(default=604800, ge=60, le=604800)
+
+
+EMAIL_PATTERN = r"^[^@\s\"',;<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
+
+
+class BudgetConfig(_Frozen):
+    """A monthly consumption budget on the environment's resource group: alerts, not a cap."""
+
+    monthly_amount: int = Field(ge=1, le=1_000_000)
+    contact_emails: tuple[str, ...] = Field(min_length=1, max_length=50)
+    actual_thresholds: tuple[int, ...] = Field(default=(50, 80, 100), min_length=1)
+    forecast_thresholds: tuple[int, ...] = (100,)
+
+    @field_validator("contact_emails")
+    @classmethod
+    def _emails(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [email for email in value if not re.match(EMAIL_PATTERN, email)]
+        if bad:
+            raise ValueError(f"budget contact e-mail addresses {bad} are not valid addresses")
+        return value
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> BudgetConfig:
+        thresholds = [*self.actual_thresholds, *self.forecast_thresholds]
+        if len(thresholds) > 5 or not all(1 <= t <= 1000 for t in thresholds):
+            raise ValueError("a budget takes at most 5 thresholds, each 1-1000 percent")
+        return self
 
 
 class StateBackend(_Frozen):
@@ -78,6 +137,12 @@ class StateBackend(_Frozen):
         )
 
 
+def _known_region(location: str) -> str:
+    if location not in regions.REGIONS:
+        raise ValueError(f"location {location!r} is not in the region table (regions.py)")
+    return location
+
+
 class EnvironmentConfig(_Frozen):
     """Everything one environment's stack needs, and nothing it could get wrong silently."""
 
@@ -89,15 +154,42 @@ class EnvironmentConfig(_Frozen):
     high_business_impact: bool = False
     gpu_cluster: ClusterConfig
     cpu_cluster: ClusterConfig
-    network: NetworkConfig = NetworkConfig()
+    network: NetworkConfig
+    # "auto" or a replication type the region supports (regions.py decides).
+    storage_redundancy: str = "auto"
+    # Production keeps soft delete and purge protection; other environments are re-creatable.
+    production: bool = False
+    events: EventsConfig = EventsConfig()
+    budget: BudgetConfig
     # Created by the platform bootstrap so the CI identity can be scoped to it. A sandbox without
-    # the bootstrap sets this to True and the stack creates the group itself.
+    # the bootstrap sets this to True and the stack creates the group (and the workspace's
+    # identity, which the bootstrap otherwise provides with its roles) itself.
     create_resource_group: bool = False
     state: StateBackend | None = None
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        return _known_region(value)
+
+    @model_validator(mode="after")
+    def _region_supports_redundancy(self) -> EnvironmentConfig:
+        regions.storage_redundancy(self.location, self.storage_redundancy)
+        return self
 
     @property
     def private(self) -> bool:
         return self.network_isolation == "private"
+
+    @property
+    def storage_replication(self) -> str:
+        """The storage account's replication type in this region (GZRS, ZRS, GRS or LRS)."""
+        return regions.storage_redundancy(self.location, self.storage_redundancy)
+
+    @property
+    def zone_redundant(self) -> bool:
+        """Zone-redundant registry only where the region has availability zones."""
+        return regions.capabilities(self.location).availability_zones
 
 
 class ProjectSettings(_Frozen):
@@ -111,8 +203,19 @@ class ProjectSettings(_Frozen):
     high_business_impact: bool = False
     gpu_cluster: ClusterConfig
     cpu_cluster: ClusterConfig
-    network: NetworkConfig = NetworkConfig()
+    # One range split into a /20 per environment, or one range per environment (address_plan).
+    address_space: str = "10.100.0.0/16"
+    storage_redundancy: str = "auto"
+    # Default: the last environment in promotion order.
+    production_environments: tuple[str, ...] | None = None
+    events: EventsConfig = EventsConfig()
+    budget: BudgetConfig
     create_resource_group: bool = False
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        return _known_region(value)
 
     @field_validator("environments", mode="before")
     @classmethod
@@ -131,10 +234,45 @@ class ProjectSettings(_Frozen):
             raise ValueError(f"environment names must be unique, got {list(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _plan_and_region(self) -> ProjectSettings:
+        try:
+            plans = address_plan.plan(self.address_space, self.environments)
+        except address_plan.AddressPlanError as error:
+            raise ValueError(f"address_space: {error}") from None
+        if address_plan.overlapping(plans):
+            raise ValueError(f"address_space: overlapping environments {plans}")
+        try:
+            regions.storage_redundancy(self.location, self.storage_redundancy)
+        except ValueError as error:
+            raise ValueError(f"storage_redundancy: {error}") from None
+        unknown = set(self.production_environments or ()) - set(self.environments)
+        if unknown:
+            raise ValueError(f"production_environments {sorted(unknown)} are not environments")
+        return self
+
+    @property
+    def production(self) -> tuple[str, ...]:
+        return self.production_environments or self.environments[-1:]
+
+    def network_plan(self) -> dict[str, NetworkConfig]:
+        plans = address_plan.plan(self.address_space, self.environments)
+        return {env: NetworkConfig(**vars(plan)) for env, plan in plans.items()}
+
     def environment_configs(self, state: StateBackend | None = None) -> list[EnvironmentConfig]:
-        shared = self.model_dump(exclude={"environments"})
+        shared = self.model_dump(
+            exclude={"environments", "address_space", "production_environments"}
+        )
+        networks = self.network_plan()
         return [
-            EnvironmentConfig(**shared, environment=env, state=state) for env in self.environments
+            EnvironmentConfig(
+                **shared,
+                environment=env,
+                network=networks[env],
+                production=env in self.production,
+                state=state,
+            )
+            for env in self.environments
         ]
 
 

@@ -13,6 +13,11 @@ from .naming import Names
 
 SOFT_DELETE_DAYS = 14
 UNTAGGED_MANIFEST_RETENTION_DAYS = 7
+# Production vaults keep the longest soft delete and cannot be purged; other environments use
+# the shortest and are purged on destroy (provider features in stack.py), so the same
+# deterministic name can be re-created straight away.
+PRODUCTION_VAULT_RETENTION_DAYS = 90
+RECREATABLE_VAULT_RETENTION_DAYS = 7
 
 
 def hardened_storage_account(
@@ -24,9 +29,14 @@ def hardened_storage_account(
     location: str,
     public: bool,
     soft_delete_days: int,
+    replication: str,
 ) -> azurerm.storage_account.StorageAccount:
     """The one storage baseline, shared by the project stacks and the platform bootstrap's
-    state storage: Azure AD only, versioned, soft-deleted, TLS 1.2, no public blobs."""
+    state storage: Azure AD only, versioned, soft-deleted, TLS 1.2, no public blobs.
+
+    `replication` comes from the region table (regions.py): ZRS/GZRS only where the region has
+    availability zones, GRS/GZRS only where it has a pair. Nothing here needs the storage data
+    plane, so the provider can run with `storage.data_plane_available = false`."""
     sa = azurerm.storage_account
     return sa.StorageAccount(
         scope,
@@ -36,7 +46,7 @@ def hardened_storage_account(
         location=location,
         account_kind="StorageV2",
         account_tier="Standard",
-        account_replication_type="GRS",
+        account_replication_type=replication,
         https_traffic_only_enabled=True,
         min_tls_version="TLS1_2",
         # Azure AD only: no account keys, no SAS signed with them, no local SFTP users.
@@ -88,6 +98,15 @@ class WorkspaceDependencies(Construct):
             location=config.location,
             public=public,
             soft_delete_days=SOFT_DELETE_DAYS,
+            replication=config.storage_replication,
+        )
+        # Workspace events (Event Grid) land here; created through ARM by account id, so it
+        # needs no data-plane access, and it is private with the account.
+        self.event_queue = azurerm.storage_queue.StorageQueue(
+            self,
+            "event-queue",
+            name=names.event_queue,
+            storage_account_id=self.storage_account.id,
         )
 
         self.key_vault = azurerm.key_vault.KeyVault(
@@ -99,8 +118,12 @@ class WorkspaceDependencies(Construct):
             tenant_id=tenant_id,
             sku_name="standard",
             rbac_authorization_enabled=True,
-            purge_protection_enabled=True,
-            soft_delete_retention_days=90,
+            purge_protection_enabled=config.production,
+            soft_delete_retention_days=(
+                PRODUCTION_VAULT_RETENTION_DAYS
+                if config.production
+                else RECREATABLE_VAULT_RETENTION_DAYS
+            ),
             enabled_for_deployment=False,
             enabled_for_disk_encryption=False,
             enabled_for_template_deployment=False,
@@ -126,9 +149,16 @@ class WorkspaceDependencies(Construct):
             retention_policy_in_days=UNTAGGED_MANIFEST_RETENTION_DAYS,
             trust_policy_enabled=True,
             data_endpoint_enabled=True,
-            zone_redundancy_enabled=True,
+            # Only where the region has availability zones (regions.py); elsewhere Azure
+            # rejects the registry at apply time.
+            zone_redundancy_enabled=config.zone_redundant,
             export_policy_enabled=public,
             # Quarantine would hold every image Azure ML builds until a scanner releases it,
             # which breaks environment builds; see the checkov skips file.
             quarantine_policy_enabled=False,
         )
+
+    @property
+    def event_queue_scope(self) -> str:
+        """ARM scope of the event queue alone, for queue-level role assignments."""
+        return f"{self.storage_account.id}/queueServices/default/queues/{self.event_queue.name}"

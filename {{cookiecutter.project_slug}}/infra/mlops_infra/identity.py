@@ -1,7 +1,11 @@
-"""The clusters' managed identity and least-privilege role assignments.
+"""Managed identities of one environment and their least-privilege role assignments.
 
-Every assignment is scoped to one resource of this environment; nothing is assigned at
-subscription or resource-group scope.
+- The clusters' identity (created here): pull images, read/write data, read secrets, consume
+  the workspace events; each assignment is scoped to one resource or to the queue.
+- The workspace's identity: user-assigned and created by the platform bootstrap with the roles
+  Azure ML needs on the resource group (roles.WORKSPACE_ROLES), because the CI identity may not
+  grant Contributor or Key Vault Administrator. Only a sandbox without the bootstrap
+  (`create_resource_group`) creates it here, with the same roles.
 """
 
 from __future__ import annotations
@@ -10,19 +14,7 @@ from .cdk import Construct, azurerm
 from .config import EnvironmentConfig
 from .dependencies import WorkspaceDependencies
 from .naming import Names
-
-# (id, role, target) for the compute identity: pull images, read/write data, read secrets.
-COMPUTE_ROLES = (
-    ("acr-pull", "AcrPull", "container_registry"),
-    ("blob-data", "Storage Blob Data Contributor", "storage_account"),
-    ("secrets", "Key Vault Secrets User", "key_vault"),
-)
-
-# The workspace reaches its default datastores with its identity instead of account keys.
-WORKSPACE_ROLES = (
-    ("workspace-blob-data", "Storage Blob Data Contributor", "storage_account"),
-    ("workspace-file-data", "Storage File Data Privileged Contributor", "storage_account"),
-)
+from .roles import COMPUTE_ROLES, QUEUE_CONSUMER_ROLE, WORKSPACE_ROLES
 
 
 class ComputeIdentity(Construct):
@@ -39,7 +31,6 @@ class ComputeIdentity(Construct):
         dependencies: WorkspaceDependencies,
     ) -> None:
         super().__init__(scope, id_)
-        self._dependencies = dependencies
         self.identity = azurerm.user_assigned_identity.UserAssignedIdentity(
             self,
             "compute-identity",
@@ -48,24 +39,74 @@ class ComputeIdentity(Construct):
             location=config.location,
         )
         self.role_assignments = [
-            self.assign(assignment_id, role, target, self.identity.principal_id)
+            assign(
+                self,
+                assignment_id,
+                role,
+                getattr(dependencies, target).id,
+                self.identity.principal_id,
+            )
             for assignment_id, role, target in COMPUTE_ROLES
         ]
-
-    def assign(
-        self, id_: str, role: str, target: str, principal_id: str
-    ) -> azurerm.role_assignment.RoleAssignment:
-        return azurerm.role_assignment.RoleAssignment(
-            self,
-            id_,
-            scope=getattr(self._dependencies, target).id,
-            role_definition_name=role,
-            principal_id=principal_id,
-            principal_type="ServicePrincipal",
-            # The identity is created in the same apply: do not wait for Graph replication.
-            skip_service_principal_aad_check=True,
+        self.role_assignments.append(
+            assign(
+                self,
+                "queue-consumer",
+                QUEUE_CONSUMER_ROLE,
+                dependencies.event_queue_scope,
+                self.identity.principal_id,
+            )
         )
 
-    def grant_workspace(self, workspace_principal_id: str) -> None:
-        for assignment_id, role, target in WORKSPACE_ROLES:
-            self.assign(assignment_id, role, target, workspace_principal_id)
+
+class WorkspaceIdentity(Construct):
+    """The bootstrap's workspace identity, or (sandbox) one created here with the same roles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        *,
+        config: EnvironmentConfig,
+        names: Names,
+        rg: str,
+        rg_id: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.role_assignments: list[azurerm.role_assignment.RoleAssignment] = []
+        if not config.create_resource_group:
+            self.identity = (
+                azurerm.data_azurerm_user_assigned_identity.DataAzurermUserAssignedIdentity(
+                    self,
+                    "workspace-identity",
+                    name=names.workspace_identity,
+                    resource_group_name=rg,
+                )
+            )
+            return
+        self.identity = azurerm.user_assigned_identity.UserAssignedIdentity(
+            self,
+            "workspace-identity",
+            name=names.workspace_identity,
+            resource_group_name=rg,
+            location=config.location,
+        )
+        self.role_assignments = [
+            assign(self, f"workspace-{index}", role, rg_id, self.identity.principal_id)
+            for index, role in enumerate(WORKSPACE_ROLES)
+        ]
+
+
+def assign(
+    scope: Construct, id_: str, role: str, target_scope: str, principal_id: str
+) -> azurerm.role_assignment.RoleAssignment:
+    return azurerm.role_assignment.RoleAssignment(
+        scope,
+        id_,
+        scope=target_scope,
+        role_definition_name=role,
+        principal_id=principal_id,
+        principal_type="ServicePrincipal",
+        # The identity is created in the same apply: do not wait for Graph replication.
+        skip_service_principal_aad_check=True,
+    )

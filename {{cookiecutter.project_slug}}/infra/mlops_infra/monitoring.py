@@ -33,9 +33,10 @@ class Monitoring(Construct):
             location=config.location,
             application_type="web",
             workspace_id=self.log_analytics.id,
-            # Online endpoints send telemetry with the connection string's instrumentation key,
-            # so local authentication stays on; the data itself lives in Log Analytics.
-            local_authentication_disabled=False,
+            # Entra ID only: telemetry sent with the instrumentation key alone is refused. An
+            # online endpoint that sends App Insights telemetry needs its identity to hold
+            # "Monitoring Metrics Publisher" here (docs/infrastructure.md).
+            local_authentication_disabled=True,
         )
 
     def send_audit_logs(self, id_: str, *, names: Names, target_resource_id: str) -> None:

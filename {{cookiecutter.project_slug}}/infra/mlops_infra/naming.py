@@ -20,6 +20,7 @@ PRIVATE_DNS_ZONES = {
     "workspace-notebooks": "privatelink.notebooks.azure.net",
     "blob": "privatelink.blob.core.windows.net",
     "file": "privatelink.file.core.windows.net",
+    "queue": "privatelink.queue.core.windows.net",
     "vault": "privatelink.vaultcore.azure.net",
     "registry": "privatelink.azurecr.io",
 }
@@ -99,6 +100,19 @@ RULES: dict[str, NameRule] = {
         3, 120, r"[A-Za-z0-9][A-Za-z0-9_-]*", "alphanumerics, -_ ; starts alnum"
     ),
     "azurerm_monitor_diagnostic_setting": NameRule(1, 260, r"[^*<>%&:\\?/+]+", "no *<>%&:\\?/+"),
+    "azurerm_storage_queue": NameRule(
+        3, 63, r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*", "lowercase, digits, single hyphens"
+    ),
+    "azurerm_eventgrid_system_topic": NameRule(
+        3, 128, r"[A-Za-z0-9-]+", "alphanumerics and hyphens"
+    ),
+    "azurerm_eventgrid_system_topic_event_subscription": NameRule(
+        3, 64, r"[A-Za-z0-9-]+", "alphanumerics and hyphens"
+    ),
+    "azurerm_consumption_budget_resource_group": NameRule(
+        1, 63, r"[A-Za-z0-9_-]+", "alphanumerics, hyphens and underscores"
+    ),
+    "azurerm_role_definition": NameRule(1, 128, r"[^/\\]+", "no slashes"),
 }
 
 
@@ -218,10 +232,39 @@ class Names:
     def compute_identity(self) -> str:
         return self._checked("azurerm_user_assigned_identity", f"id-{self._base}-compute")
 
+    @property
+    def workspace_identity(self) -> str:
+        # Shared contract with the platform bootstrap, which creates it with its roles.
+        return self._checked(
+            "azurerm_user_assigned_identity",
+            workspace_identity_name(self.project_slug, self.environment),
+        )
+
     def diagnostic_setting(self, target: str) -> str:
         return self._checked("azurerm_monitor_diagnostic_setting", f"diag-{target}")
+
+    @property
+    def event_queue(self) -> str:
+        return self._checked("azurerm_storage_queue", "workspace-events")
+
+    @property
+    def event_topic(self) -> str:
+        return self._checked("azurerm_eventgrid_system_topic", f"evgt-{self._base}-workspace")
+
+    def event_subscription(self, event: str) -> str:
+        return self._checked("azurerm_eventgrid_system_topic_event_subscription", f"evgs-{event}")
+
+    @property
+    def budget(self) -> str:
+        return self._checked("azurerm_consumption_budget_resource_group", f"budget-{self._base}")
 
 
 def resource_group_name(project_slug: str, environment: str) -> str:
     """`rg-<slug>-<env>`: the bootstrap creates it, the project stack deploys into it."""
     return f"rg-{project_slug}-{environment}"
+
+
+def workspace_identity_name(project_slug: str, environment: str) -> str:
+    """The workspace's user-assigned identity: the bootstrap creates it in the environment's
+    resource group with the roles Azure ML needs, the stack attaches it to the workspace."""
+    return f"id-{project_slug}-{environment}-workspace"

@@ -1,4 +1,4 @@
-"""Private endpoints (private mode only) for the workspace, blob, file, vault and registry."""
+"""Private endpoints (private mode only): workspace, blob, file, queue, vault and registry."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ class PrivateEndpoints(Construct):
             ),
             _Target("blob", storage_id, "blob", ("blob",)),
             _Target("file", storage_id, "file", ("file",)),
+            # Event consumers inside the VNet read the workspace-events queue.
+            _Target("queue", storage_id, "queue", ("queue",)),
             _Target("vault", dependencies.key_vault.id, "vault", ("vault",)),
             _Target("registry", dependencies.container_registry.id, "registry", ("registry",)),
         )

@@ -5,13 +5,14 @@ from __future__ import annotations
 from .cdk import Construct, azurerm
 from .config import EnvironmentConfig
 from .dependencies import WorkspaceDependencies
+from .identity import WorkspaceIdentity
 from .monitoring import Monitoring
 from .naming import Names
 from .network import Network
 
 
 class Workspace(Construct):
-    """System-assigned identity, no public network when private, no v1 legacy APIs."""
+    """User-assigned identity, no public network when private, no v1 legacy APIs."""
 
     def __init__(
         self,
@@ -24,6 +25,7 @@ class Workspace(Construct):
         dependencies: WorkspaceDependencies,
         monitoring: Monitoring,
         network: Network,
+        identity: WorkspaceIdentity,
     ) -> None:
         super().__init__(scope, id_)
         self.workspace = azurerm.machine_learning_workspace.MachineLearningWorkspace(
@@ -38,9 +40,13 @@ class Workspace(Construct):
             key_vault_id=dependencies.key_vault.id,
             container_registry_id=dependencies.container_registry.id,
             application_insights_id=monitoring.application_insights.id,
+            # User-assigned, with its roles granted before the workspace exists (by the
+            # bootstrap): Azure ML does not have to create role assignments at creation time,
+            # which the CI identity could not do for Contributor or Key Vault Administrator.
             identity=azurerm.machine_learning_workspace.MachineLearningWorkspaceIdentity(
-                type="SystemAssigned"
+                type="UserAssigned", identity_ids=[identity.identity.id]
             ),
+            primary_user_assigned_identity=identity.identity.id,
             public_network_access_enabled=not config.private,
             high_business_impact=config.high_business_impact,
             v1_legacy_mode_enabled=False,
@@ -55,4 +61,5 @@ class Workspace(Construct):
             # A private registry cannot be reached by Azure's shared build agents: environment
             # images are built on the CPU cluster inside the VNet instead.
             image_build_compute_name=names.cpu_cluster if config.private else None,
+            depends_on=identity.role_assignments or None,
         )

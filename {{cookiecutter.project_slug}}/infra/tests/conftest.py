@@ -2,7 +2,8 @@
 
 Importing the azurerm bindings costs ~20 s and ~1 GB, so one session fixture builds three apps in
 one process: the project's environments as private stacks, the same as public stacks (so every
-bake proves both isolation modes), and two variants (remote state, sandbox resource group).
+bake proves both isolation modes), and variants (remote state, sandbox resource group, a region
+without availability zones and one without a pair).
 Fast tests (config, naming, scan logic) never import cdktf.
 """
 
@@ -48,11 +49,14 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     state = StateBackend(
         resource_group_name="rg-tfstate", storage_account_name="sttfstate", container_name="proj"
     )
+    # Region variants follow the region table: westus has no zones, italynorth has no pair.
     synth(
         "variant",
         [
             base.model_copy(update={"environment": "remote", "state": state}),
             base.model_copy(update={"environment": "sandbox", "create_resource_group": True}),
+            base.model_copy(update={"environment": "nozones", "location": "westus"}),
+            base.model_copy(update={"environment": "nopair", "location": "italynorth"}),
         ],
     )
     return Synthesis(stacks=stacks, outdirs=outdirs, testing=Testing, settings=settings)

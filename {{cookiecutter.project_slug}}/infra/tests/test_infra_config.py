@@ -38,6 +38,17 @@ def test_node_counts_arrive_as_strings_and_are_converted() -> None:
         {"environments": "a,b,c,d,e,f"},
         {"network_isolation": "hybrid"},
         {"cpu_cluster": {"vm_size": "Standard_D4s_v3", "max_nodes": "0"}},
+        {"address_space": "10.0.0.0/16,10.0.0.0/17"},
+        {"address_space": "10.0.0.1/16"},
+        {"address_space": "8.8.0.0/16"},
+        {"location": "westus", "storage_redundancy": "GZRS"},
+        {"location": "italynorth", "storage_redundancy": "GRS"},
+        {"location": "mars"},
+        {"budget": {"monthly_amount": "0", "contact_emails": ["a@b.co"]}},
+        {"budget": {"monthly_amount": "10", "contact_emails": ["not an address"]}},
+        {"budget": {"monthly_amount": "10", "contact_emails": []}},
+        {"production_environments": ["live"]},
+        {"events": {"run_statuses": ["Exploded"]}},
     ],
     ids=str,
 )
@@ -64,3 +75,28 @@ def test_partial_state_variables_name_the_missing_ones() -> None:
         StateBackend.from_environment(
             {"TF_STATE_RESOURCE_GROUP": "rg", "TF_STATE_STORAGE_ACCOUNT": "st"}
         )
+
+
+def test_the_last_environment_is_production_unless_configured() -> None:
+    settings = _settings(environments="dev,test,prod")
+    assert [c.production for c in settings.environment_configs()] == [False, False, True]
+    configured = _settings(environments="dev,test,prod", production_environments=["test", "prod"])
+    assert [c.production for c in configured.environment_configs()] == [False, True, True]
+
+
+def test_each_environment_gets_its_slice_of_the_address_space() -> None:
+    settings = _settings(environments="dev,test,prod", address_space="172.16.0.0/16")
+    networks = [c.network for c in settings.environment_configs()]
+    assert [n.vnet_address_space for n in networks] == [
+        "172.16.0.0/20",
+        "172.16.16.0/20",
+        "172.16.32.0/20",
+    ]
+    assert networks[2].training_subnet == "172.16.32.0/22"
+    assert networks[2].private_endpoint_subnet == "172.16.36.0/24"
+
+
+def test_storage_redundancy_auto_follows_the_region() -> None:
+    for location, expected in (("westeurope", "GZRS"), ("westus", "GRS"), ("italynorth", "ZRS")):
+        (config, *_) = _settings(location=location).environment_configs()
+        assert config.storage_replication == expected, location

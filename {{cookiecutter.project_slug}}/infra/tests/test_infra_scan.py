@@ -22,6 +22,10 @@ def test_checkov_passes_with_only_reviewed_skips(synthesis: Synthesis, isolation
     reports = scan.evaluate(stacks_dir, scan.run_checkov(stacks_dir, CHECKOV), scan.load_skips())
     assert [r.stack for r in reports] == sorted(synthesis.settings.environments)
     for report in reports:
+        print(
+            f"checkov {isolation}/{report.stack}: {report.passed} passed, "
+            f"{len(report.skipped)} skipped (reviewed), {len(report.failed)} failed"
+        )
         assert report.isolation == isolation
         assert report.failed == [], report.failed
         assert report.stale == [], report.stale
@@ -31,11 +35,14 @@ def test_checkov_passes_with_only_reviewed_skips(synthesis: Synthesis, isolation
 # --- the skip logic itself, on a hand-made stack and report (no checkov run) ------------------
 
 
-def _stack(tmp_path: Path, isolation: str) -> Path:
+def _stack(tmp_path: Path, isolation: str, production: bool | None = None) -> Path:
     stack_dir = tmp_path / "stacks" / "dev"
     stack_dir.mkdir(parents=True)
+    outputs = {"network_isolation": {"value": isolation}}
+    if production is not None:
+        outputs["production"] = {"value": production}
     stack = {
-        "output": {"network_isolation": {"value": isolation}},
+        "output": outputs,
         "resource": {
             "azurerm_key_vault": {
                 "kv_ABC": {"//": {"metadata": {"path": "dev/dependencies/key-vault"}}}
@@ -79,6 +86,32 @@ def test_a_skip_does_not_apply_to_another_isolation_mode(tmp_path: Path) -> None
 def test_an_unmatched_skip_is_stale(tmp_path: Path) -> None:
     (report,) = scan.evaluate(_stack(tmp_path, "public"), _report(), [SKIP])
     assert not report.ok and report.stale == ["CKV_X dependencies/key-vault"]
+
+
+def test_a_skip_limited_by_outputs_applies_only_there(tmp_path: Path) -> None:
+    skip = scan.Skip(
+        "CKV_X", ("dependencies/key-vault",), ("public",), "why", {"production": (False,)}
+    )
+    (dev,) = scan.evaluate(_stack(tmp_path / "a", "public", False), _report("CKV_X"), [skip])
+    assert dev.ok
+    (prod,) = scan.evaluate(_stack(tmp_path / "b", "public", True), _report("CKV_X"), [skip])
+    assert prod.failed and not prod.stale  # not applicable to production: neither used nor stale
+
+
+@pytest.mark.slow
+def test_checkov_passes_in_regions_without_zones_or_pair(synthesis: Synthesis) -> None:
+    """The variant stacks (westus: no zones; italynorth: no pair; remote state; sandbox) pass
+    with the same reviewed skips, which apply only where the region table says so."""
+    stacks_dir = synthesis.outdirs["variant"] / "stacks"
+    reports = scan.evaluate(stacks_dir, scan.run_checkov(stacks_dir, CHECKOV), scan.load_skips())
+    by_stack = {r.stack: r for r in reports}
+    for report in reports:
+        assert report.failed == [] and report.stale == [], (report.stack, report.failed)
+    assert "CKV_AZURE_233 dependencies/registry" in by_stack["nozones"].skipped
+    assert "CKV_AZURE_206 dependencies/storage" in by_stack["nopair"].skipped
+    assert not [
+        s for s in by_stack["remote"].skipped if s.startswith(("CKV_AZURE_233", "CKV_AZURE_206"))
+    ]
 
 
 def test_every_reviewed_skip_has_a_reason_and_is_documented() -> None:

@@ -2,26 +2,61 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 import pytest
+from mlops_infra import address_plan
 from mlops_infra.naming import PRIVATE_DNS_ZONES, RULES
+from mlops_infra.roles import (
+    COMPUTE_ROLES,
+    DEPLOYER_ASSIGNABLE,
+    QUEUE_CONSUMER_ROLE,
+    QUEUE_SENDER_ROLE,
+    WORKSPACE_ROLES,
+)
 
 from .synthesis import Synthesis, SynthesizedStack, tf_ref
 
 pytestmark = pytest.mark.slow
 
 ISOLATIONS = ("private", "public")
+# What training, deployment and CI read (docs/infrastructure.md, "Outputs", lists the same).
 REQUIRED_OUTPUTS = {
+    "subscription_id",
     "resource_group_name",
     "location",
+    "environment",
+    "production",
+    "network_isolation",
+    "project_slug",
+    "resource_prefix",
     "workspace_name",
+    "workspace_id",
+    "workspace_identity_client_id",
     "gpu_cluster_name",
     "cpu_cluster_name",
+    "compute_identity_id",
+    "compute_identity_client_id",
     "container_registry_name",
+    "container_registry_login_server",
     "storage_account_name",
+    "storage_replication",
+    "zone_redundant",
     "key_vault_name",
     "application_insights_name",
+    "log_analytics_workspace_id",
+    "event_queue_name",
+    "event_queue_storage_account_name",
+    "event_grid_system_topic_name",
+    "budget_name",
+    "vnet_address_space",
+    "training_subnet_id",
+}
+EVENT_TYPES = {
+    "model-registered": "Microsoft.MachineLearningServices.ModelRegistered",
+    "run-status-changed": "Microsoft.MachineLearningServices.RunStatusChanged",
+    "data-drift-detected": "Microsoft.MachineLearningServices.DatasetDriftDetected",
 }
 # Resource types whose `name` is fixed by Azure or absent, so the naming rules do not apply.
 UNNAMED_OR_FIXED = {
@@ -31,6 +66,14 @@ UNNAMED_OR_FIXED = {
     "azurerm_subnet_nat_gateway_association",
     "azurerm_nat_gateway_public_ip_association",
 }
+
+
+def _queue_scope(stack: SynthesizedStack) -> str:
+    return (
+        stack.ref("azurerm_storage_account")
+        + "/queueServices/default/queues/"
+        + stack.ref("azurerm_storage_queue", "name")
+    )
 
 
 def _stacks(synthesis: Synthesis, isolation: str) -> list[SynthesizedStack]:
@@ -44,7 +87,7 @@ def test_one_stack_per_environment_with_the_pipeline_outputs(
     synthesis: Synthesis, isolation: str
 ) -> None:
     for stack in _stacks(synthesis, isolation):
-        assert set(stack.tf["output"]) >= REQUIRED_OUTPUTS
+        assert set(stack.tf["output"]) == REQUIRED_OUTPUTS
         assert stack.tf["output"]["network_isolation"]["value"] == isolation
         assert stack.tf["output"]["workspace_name"]["value"] == stack.ref(
             "azurerm_machine_learning_workspace", "name"
@@ -76,16 +119,24 @@ def test_storage_is_azure_ad_only_and_recoverable(synthesis: Synthesis, isolatio
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_key_vault_uses_rbac_and_cannot_be_purged(synthesis: Synthesis, isolation: str) -> None:
+def test_key_vault_uses_rbac_and_only_production_cannot_be_purged(
+    synthesis: Synthesis, isolation: str
+) -> None:
     private = isolation == "private"
+    stages = set()
     for stack in _stacks(synthesis, isolation):
         vault = stack.only("azurerm_key_vault")
+        production = stack.config.production
+        stages.add(production)
+        assert stack.tf["output"]["production"]["value"] is production
         assert vault["rbac_authorization_enabled"] is True
         assert "access_policy" not in vault
-        assert vault["purge_protection_enabled"] is True
-        assert vault["soft_delete_retention_days"] >= 7
+        assert vault["purge_protection_enabled"] is production
+        assert vault["soft_delete_retention_days"] == (90 if production else 7)
         assert vault["public_network_access_enabled"] is (not private)
         assert vault["network_acls"]["default_action"] == ("Deny" if private else "Allow")
+    # The default bake's last environment is production, the others are re-creatable.
+    assert stages == ({True, False} if len(synthesis.settings.environments) > 1 else {True})
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
@@ -105,10 +156,13 @@ def test_registry_is_premium_without_admin_user(synthesis: Synthesis, isolation:
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_application_insights_is_workspace_based(synthesis: Synthesis, isolation: str) -> None:
+def test_application_insights_is_workspace_based_without_local_auth(
+    synthesis: Synthesis, isolation: str
+) -> None:
     for stack in _stacks(synthesis, isolation):
         insights = stack.only("azurerm_application_insights")
         assert insights["workspace_id"] == stack.ref("azurerm_log_analytics_workspace")
+        assert insights["local_authentication_disabled"] is True
         assert (
             stack.only("azurerm_log_analytics_workspace")["local_authentication_enabled"] is False
         )
@@ -121,24 +175,22 @@ def test_workspace_is_wired_private_and_identity_based(
     for stack in _stacks(synthesis, isolation):
         workspace = stack.only("azurerm_machine_learning_workspace")
         assert workspace["public_network_access_enabled"] is (isolation == "public")
-        assert workspace["identity"]["type"] == "SystemAssigned"
+        # The bootstrap's user-assigned identity, which already holds the roles Azure ML needs.
+        ((logical_id, data_identity),) = stack.tf["data"]["azurerm_user_assigned_identity"].items()
+        attached = "${data.azurerm_user_assigned_identity." + logical_id + ".id}"
+        assert workspace["identity"] == {"type": "UserAssigned", "identity_ids": [attached]}
+        assert workspace["primary_user_assigned_identity"] == attached
+        assert data_identity["name"] == (
+            f"id-{stack.config.project_slug}-{stack.config.environment}-workspace"
+        )
         assert workspace["high_business_impact"] is synthesis.settings.high_business_impact
         assert workspace["v1_legacy_mode_enabled"] is False
         assert workspace["storage_account_id"] == stack.ref("azurerm_storage_account")
         assert workspace["key_vault_id"] == stack.ref("azurerm_key_vault")
         assert workspace["container_registry_id"] == stack.ref("azurerm_container_registry")
         assert workspace["application_insights_id"] == stack.ref("azurerm_application_insights")
-        # Identity-based datastore access: the workspace identity holds data roles on storage.
-        principal = stack.ref("azurerm_machine_learning_workspace", "identity[0].principal_id")
-        data_roles = {
-            a["role_definition_name"]
-            for a in stack.resources("azurerm_role_assignment").values()
-            if a["principal_id"] == principal
-        }
-        assert data_roles == {
-            "Storage Blob Data Contributor",
-            "Storage File Data Privileged Contributor",
-        }
+        # Its roles come from the bootstrap: the stack assigns none to it.
+        assert "workspace-identity" not in str(stack.resources("azurerm_role_assignment"))
 
 
 def test_high_business_impact_is_an_option(synthesis: Synthesis) -> None:
@@ -163,6 +215,7 @@ def test_private_endpoints_cover_workspace_blob_file_vault_registry(synthesis: S
         ),
         "blob": ("azurerm_storage_account", {"blob"}),
         "file": ("azurerm_storage_account", {"file"}),
+        "queue": ("azurerm_storage_account", {"queue"}),
         "vault": ("azurerm_key_vault", {"vault"}),
         "registry": ("azurerm_container_registry", {"registry"}),
     }
@@ -308,7 +361,9 @@ def test_compute_identity_has_least_privilege_roles(synthesis: Synthesis, isolat
             ("AcrPull", stack.ref("azurerm_container_registry")),
             ("Storage Blob Data Contributor", stack.ref("azurerm_storage_account")),
             ("Key Vault Secrets User", stack.ref("azurerm_key_vault")),
+            (QUEUE_CONSUMER_ROLE, _queue_scope(stack)),
         }
+        assert {role for _, role, _ in COMPUTE_ROLES} < {role for role, _ in granted}
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
@@ -318,7 +373,10 @@ def test_no_role_is_assigned_above_resource_scope(synthesis: Synthesis, isolatio
         assignments = stack.resources("azurerm_role_assignment").values()
         assert assignments
         for assignment in assignments:
-            assert resource_scope.match(assignment["scope"]), assignment["scope"]
+            scope = assignment["scope"]
+            assert resource_scope.match(scope) or scope == _queue_scope(stack), scope
+            # The CI identity's role-assignment condition (the bootstrap) allows exactly these.
+            assert assignment["role_definition_name"] in DEPLOYER_ASSIGNABLE
             assert not assignment["scope"].startswith("${azurerm_resource_group")
             assert assignment["role_definition_name"] not in {
                 "Owner",
@@ -375,3 +433,220 @@ def test_resource_group_is_referenced_unless_the_sandbox_creates_it(synthesis: S
     assert sandbox.only("azurerm_resource_group")["name"] == (
         f"rg-{synthesis.settings.project_slug}-sandbox"
     )
+
+
+# --- apply-time behaviour: provider features, region capabilities, address plan ---------------
+
+
+def test_provider_features_keep_production_and_let_other_environments_be_recreated(
+    synthesis: Synthesis,
+) -> None:
+    for stack in synthesis.stacks.values():
+        (provider,) = stack.tf["provider"]["azurerm"]
+        (features,) = provider["features"]
+        recreatable = not stack.config.production
+        assert features["key_vault"] == [
+            {"purge_soft_delete_on_destroy": recreatable, "recover_soft_deleted_key_vaults": True}
+        ]
+        assert features["machine_learning"] == [
+            {"purge_soft_deleted_workspace_on_destroy": recreatable}
+        ]
+        assert features["log_analytics_workspace"] == [
+            {"permanently_delete_on_destroy": recreatable}
+        ]
+        # Private storage: plans never call the unreachable data plane.
+        assert features["storage"] == [{"data_plane_available": False}]
+
+
+def test_nothing_needs_the_storage_or_key_vault_data_plane(synthesis: Synthesis) -> None:
+    data_plane_only = {
+        "azurerm_storage_blob",
+        "azurerm_storage_share",
+        "azurerm_storage_table",
+        "azurerm_storage_data_lake_gen2_filesystem",
+        "azurerm_key_vault_secret",
+        "azurerm_key_vault_key",
+        "azurerm_key_vault_certificate",
+    }
+    for stack in synthesis.stacks.values():
+        assert not data_plane_only & set(stack.tf["resource"])
+        account = stack.only("azurerm_storage_account")
+        # Properties the provider can only read or write through the data plane.
+        assert not {"queue_properties", "static_website", "share_properties"} & set(account)
+        queue = stack.only("azurerm_storage_queue")
+        assert queue["storage_account_id"] == stack.ref("azurerm_storage_account")
+        assert "storage_account_name" not in queue
+
+
+@pytest.mark.parametrize(
+    ("key", "replication", "zone_redundant"),
+    [("variant/nozones", "GRS", False), ("variant/nopair", "ZRS", True)],
+)
+def test_zone_and_geo_redundancy_follow_the_region_table(
+    synthesis: Synthesis, key: str, replication: str, zone_redundant: bool
+) -> None:
+    stack = synthesis.stacks[key]
+    assert stack.only("azurerm_storage_account")["account_replication_type"] == replication
+    assert stack.only("azurerm_container_registry")["zone_redundancy_enabled"] is zone_redundant
+    assert stack.tf["output"]["storage_replication"]["value"] == replication
+    assert stack.tf["output"]["zone_redundant"]["value"] is zone_redundant
+
+
+def test_default_region_gets_zone_and_geo_redundancy(synthesis: Synthesis) -> None:
+    from mlops_infra.regions import capabilities
+
+    for stack in _stacks(synthesis, "private"):
+        region = capabilities(stack.config.location)
+        account = stack.only("azurerm_storage_account")
+        assert account["account_replication_type"] == stack.config.storage_replication
+        registry = stack.only("azurerm_container_registry")
+        assert registry["zone_redundancy_enabled"] is region.availability_zones
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_every_environment_has_its_own_non_overlapping_address_space(
+    synthesis: Synthesis, isolation: str
+) -> None:
+    stacks = _stacks(synthesis, isolation)
+    expected = address_plan.plan(synthesis.settings.address_space, synthesis.settings.environments)
+    ranges = {}
+    for stack in stacks:
+        (space,) = stack.only("azurerm_virtual_network")["address_space"]
+        vnet = ipaddress.IPv4Network(space)
+        ranges[stack.config.environment] = vnet
+        assert space == expected[stack.config.environment].vnet_address_space
+        for subnet in stack.resources("azurerm_subnet").values():
+            (prefix,) = subnet["address_prefixes"]
+            assert ipaddress.IPv4Network(prefix).subnet_of(vnet)
+    networks = list(ranges.values())
+    for index, network in enumerate(networks):
+        for other in networks[index + 1 :]:
+            assert not network.overlaps(other), ranges
+    assert len(ranges) == len(synthesis.settings.environments)
+
+
+# --- Event Grid, budget ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_workspace_events_reach_a_private_queue_with_identity_based_delivery(
+    synthesis: Synthesis, isolation: str
+) -> None:
+    settings = synthesis.settings
+    for stack in _stacks(synthesis, isolation):
+        topic = stack.only("azurerm_eventgrid_system_topic")
+        assert topic["topic_type"] == "Microsoft.MachineLearningServices.Workspaces"
+        assert topic["source_resource_id"] == stack.ref("azurerm_machine_learning_workspace")
+        assert topic["identity"] == {"type": "SystemAssigned"}
+        topic_principal = stack.ref("azurerm_eventgrid_system_topic", "identity[0].principal_id")
+        (sender,) = [
+            (logical_id, a)
+            for logical_id, a in stack.resources("azurerm_role_assignment").items()
+            if a["principal_id"] == topic_principal
+        ]
+        assert sender[1]["role_definition_name"] == QUEUE_SENDER_ROLE
+        assert sender[1]["scope"] == _queue_scope(stack)
+
+        subscriptions = {
+            s["name"].removeprefix("evgs-"): s
+            for s in stack.resources("azurerm_eventgrid_system_topic_event_subscription").values()
+        }
+        assert set(subscriptions) == set(EVENT_TYPES)
+        for key, subscription in subscriptions.items():
+            assert subscription["included_event_types"] == [EVENT_TYPES[key]]
+            assert subscription["system_topic"] == stack.ref(
+                "azurerm_eventgrid_system_topic", "name"
+            )
+            assert subscription["delivery_identity"] == {"type": "SystemAssigned"}
+            endpoint = subscription["storage_queue_endpoint"]
+            assert endpoint["storage_account_id"] == stack.ref("azurerm_storage_account")
+            assert endpoint["queue_name"] == stack.ref("azurerm_storage_queue", "name")
+            assert "webhook_endpoint" not in subscription
+            assert subscription["depends_on"] == [f"azurerm_role_assignment.{sender[0]}"]
+        filters = {
+            key: {f["key"]: f["values"] for f in s.get("advanced_filter", {}).get("string_in", [])}
+            for key, s in subscriptions.items()
+        }
+        assert filters == {
+            "model-registered": {"data.ModelName": list(settings.events.model_names)},
+            "run-status-changed": {
+                "data.RunStatus": list(settings.events.run_statuses),
+                "data.ExperimentName": list(settings.events.experiment_names),
+            },
+            "data-drift-detected": {},
+        }
+        # The queue lives in the environment's storage account: private with it, no keys.
+        account = stack.only("azurerm_storage_account")
+        assert account["shared_access_key_enabled"] is False
+        assert account["public_network_access_enabled"] is (isolation == "public")
+        assert account["network_rules"]["bypass"] == ["AzureServices"]
+
+
+def test_event_filters_come_from_the_config(synthesis: Synthesis) -> None:
+    from mlops_infra.config import EventsConfig
+    from mlops_infra.stack import EnvironmentStack
+
+    config = synthesis.stacks["private/" + synthesis.settings.environments[0]].config
+    events = EventsConfig(model_names=("churn", "churn-large"), run_statuses=("Failed",))
+    text = synthesis.testing.synth(
+        EnvironmentStack(synthesis.testing.app(), config.model_copy(update={"events": events}))
+    )
+    assert synthesis.testing.to_have_resource_with_properties(
+        text,
+        "azurerm_eventgrid_system_topic_event_subscription",
+        {
+            "name": "evgs-model-registered",
+            "advanced_filter": {
+                "string_in": [{"key": "data.ModelName", "values": ["churn", "churn-large"]}]
+            },
+        },
+    )
+    assert synthesis.testing.to_have_resource_with_properties(
+        text,
+        "azurerm_eventgrid_system_topic_event_subscription",
+        {
+            "name": "evgs-run-status-changed",
+            "advanced_filter": {"string_in": [{"key": "data.RunStatus", "values": ["Failed"]}]},
+        },
+    )
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_each_environment_resource_group_has_a_budget(synthesis: Synthesis, isolation: str) -> None:
+    budget_config = synthesis.settings.budget
+    for stack in _stacks(synthesis, isolation):
+        budget = stack.only("azurerm_consumption_budget_resource_group")
+        assert budget["resource_group_id"] == "${data.azurerm_resource_group.resource-group.id}"
+        assert budget["amount"] == budget_config.monthly_amount
+        assert budget["time_grain"] == "Monthly"
+        # First of the current month at apply time, then left alone.
+        assert "formatdate" in budget["time_period"]["start_date"]
+        assert budget["lifecycle"] == {"ignore_changes": ["time_period"]}
+        notifications = {(n["threshold_type"], n["threshold"]) for n in budget["notification"]}
+        assert notifications == {
+            *(("Actual", t) for t in budget_config.actual_thresholds),
+            *(("Forecasted", t) for t in budget_config.forecast_thresholds),
+        }
+        for notification in budget["notification"]:
+            assert notification["contact_emails"] == list(budget_config.contact_emails)
+            assert notification["enabled"] is True
+
+
+def test_a_sandbox_creates_the_workspace_identity_and_its_roles(synthesis: Synthesis) -> None:
+    sandbox = synthesis.stacks["variant/sandbox"]
+    (identity_id, identity) = next(
+        (logical_id, body)
+        for logical_id, body in sandbox.resources("azurerm_user_assigned_identity").items()
+        if body["name"].endswith("-workspace")
+    )
+    principal = "${azurerm_user_assigned_identity." + identity_id + ".principal_id}"
+    roles = {
+        (a["role_definition_name"], a["scope"])
+        for a in sandbox.resources("azurerm_role_assignment").values()
+        if a["principal_id"] == principal
+    }
+    group = sandbox.ref("azurerm_resource_group")
+    assert roles == {(role, group) for role in WORKSPACE_ROLES}
+    workspace = sandbox.only("azurerm_machine_learning_workspace")
+    assert len(workspace["depends_on"]) == len(WORKSPACE_ROLES)
+    assert identity["name"] == f"id-{sandbox.config.project_slug}-sandbox-workspace"

@@ -178,7 +178,7 @@ def status(
         for step in steps:
             console.print(f"  {step.name}: {step.status}")
         if outcome is not None:
-            verdict = "promoted" if outcome.get("promoted") else "not promoted"
+            verdict = "to promote" if outcome.get("candidate") else "not promoted"
             console.print(
                 f"gate: v{outcome.get('version')} {verdict}: {escape(str(outcome.get('reason')))}",
                 soft_wrap=True,

@@ -84,8 +84,7 @@ def local_champion(settings: Settings) -> tuple[str, str]:
     """The local registry's champion (version, digest): what a dry run shows by default."""
     from mlflow import MlflowClient
 
-    from ..registry import get_champion_version
-    from .endpoint_ops import DIGEST_TAG
+    from ..registry import DIGEST_TAG, get_champion_version
 
     client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     champion = get_champion_version(client, settings.model_name)
@@ -200,9 +199,7 @@ def roll_out(
         client,
         settings,
         names.online,
-        mark_serving=lambda state: mark_serving(
-            mlflow_client, state, production_environment=config.production_environment
-        ),
+        mark_serving=lambda state: mark_serving(mlflow_client, state, settings=settings),
     )
     digest = ops._digest(version)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PipelineError
+from ..registry import DIGEST_TAG
 from . import endpoints
 from .rollout import RolloutState
 
@@ -328,22 +329,31 @@ class AzureEndpointOperations:
         self.mark_serving(state)
 
 
-# The registered version's content digest, as registration tags it (issue 8: registry.DIGEST_TAG).
-DIGEST_TAG = "model.sha256"
 SERVING_TAG = "serving.{environment}"
 
 
-def mark_serving(client: Any, state: RolloutState, *, production_environment: str) -> None:
-    """After the record: tag the version as serving its environment (and take the tag off the
-    version it replaced); in the production environment it also becomes the champion with the
-    `production` tag, so what is tagged production is what serves production."""
+def mark_serving(client: Any, state: RolloutState, *, settings: Settings) -> None:
+    """After a successful rollout, in this order: the environment's deployment record (the one
+    `deployments.py` keeps for every runner), the `serving.<env>` tag moved to this version,
+    and in the production environment the guarded promotion, so what is tagged production is
+    what serves production. A promotion that fails half-way is rolled back by `registry`."""
     from .. import registry
+    from ..deployments import DeploymentRecord, record_deployment
 
     name, version = state.model_name, state.version
+    record = DeploymentRecord(
+        model_name=name,
+        environment=state.environment,
+        version=version,
+        digest=state.digest,
+        target="azure",
+        details={"endpoint": state.endpoint, "deployment": state.new},
+    )
+    record_deployment(settings, record, client)
     tag = SERVING_TAG.format(environment=state.environment)
     client.set_model_version_tag(name, version, tag, "true")
     for other in registry.list_versions(client, name):
         if str(other.version) != version and other.tags.get(tag) == "true":
             client.delete_model_version_tag(name, str(other.version), tag)
-    if state.environment == production_environment:
+    if state.environment == settings.deployment.production_environment:
         registry.promote(client, name, version, registry.get_champion_version(client, name))

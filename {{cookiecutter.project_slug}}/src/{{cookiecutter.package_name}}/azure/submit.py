@@ -216,7 +216,9 @@ def submit_training(
     )
     if result.status == "Completed":
         record = gate_outcome(client, coordinates, submitted.name)
-        result.promoted = bool(record.get("promoted"))
+        # The gate's verdict: the version is to replace the champion. On Azure it becomes the
+        # champion (production tag) only when `azure deploy` has rolled it out successfully.
+        result.promoted = bool(record.get("candidate"))
         result.model_name = record.get("model_name", result.model_name)
         result.version = record.get("version")
         result.digest = record.get("digest")

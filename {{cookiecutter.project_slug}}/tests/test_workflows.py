@@ -1,0 +1,443 @@
+"""The CI/CD definitions keep their promises: the same stages in both providers, OIDC only,
+least privilege, timeouts, one deployment per environment at a time, and later environments
+deploying exactly the version the gate promoted upstream.
+
+Runs on whichever providers this project was baked with (GitHub Actions, Azure DevOps, or both).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
+AZURE_PIPELINE = PROJECT_DIR / "azure-pipelines.yml"
+AZURE_TEMPLATES = PROJECT_DIR / ".azure-pipelines"
+HAS_GITHUB = WORKFLOWS.is_dir()
+HAS_AZURE_DEVOPS = AZURE_PIPELINE.is_file()
+ENVIRONMENTS = [
+    env.strip()
+    for env in json.loads((PROJECT_DIR / "infra" / "settings.json").read_text())[
+        "environments"
+    ].split(",")
+]
+PACKAGE = next(path.parent.name for path in (PROJECT_DIR / "src").glob("*/__init__.py"))
+SLUG = json.loads((PROJECT_DIR / "infra" / "settings.json").read_text())["project_slug"]
+
+# The `<package> azure ...` flags fixed by the shared contract (what issues 9 and 10 implement).
+AZURE_FLAGS = {
+    "setup": {"--environment"},
+    "submit": {"--environment", "--wait", "--timeout-minutes", "--summary"},
+    "deploy": {"--environment", "--version", "--summary"},
+    "rollback": {"--environment"},
+    "schedule": {"--environment", "--disable"},
+}
+# Anything that looks like a credential or the legacy secret-based login.
+SECRET_PATTERNS = [
+    r"secrets\.",
+    r"client[-_]secret",
+    r"AZURE_CREDENTIALS",
+    r"ARM_CLIENT_SECRET",
+    r"ARM_ACCESS_KEY",
+    r"\bcreds\s*:",
+    r"password",
+    r"access[-_]key",
+]
+RELEASE_STAGES = ["checks", "provision", "train", *[f"deploy_{env}" for env in ENVIRONMENTS]]
+
+needs_github = pytest.mark.skipif(not HAS_GITHUB, reason="baked without GitHub Actions")
+needs_azure_devops = pytest.mark.skipif(not HAS_AZURE_DEVOPS, reason="baked without Azure DevOps")
+
+
+def gh(expression: str) -> str:
+    """A GitHub Actions expression, spelled so that the template's Jinja leaves it alone."""
+    return "${" + "{ " + expression + " }" + "}"
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def triggers(workflow: dict) -> dict:
+    """The `on:` block (YAML 1.1 reads a bare `on` key as the boolean True)."""
+    return workflow.get("on", workflow.get(True))
+
+
+def github_workflows() -> dict[str, dict]:
+    return {path.stem: load(path) for path in sorted(WORKFLOWS.glob("*.yml"))}
+
+
+def github_jobs() -> list[tuple[str, str, dict]]:
+    """(workflow, job id, job) for every job of every workflow."""
+    return [
+        (name, job_id, job)
+        for name, workflow in github_workflows().items()
+        for job_id, job in workflow["jobs"].items()
+    ]
+
+
+def logs_in(job: dict) -> bool:
+    steps = job.get("steps", [])
+    return any(step.get("uses", "").lower().startswith("azure/login@") for step in steps)
+
+
+def azure_stages() -> list[dict]:
+    return load(AZURE_PIPELINE)["stages"]
+
+
+def azure_jobs() -> list[tuple[str, dict]]:
+    return [(stage["stage"], job) for stage in azure_stages() for job in stage["jobs"]]
+
+
+def azure_job_steps(job: dict) -> list[dict]:
+    if "strategy" in job:
+        return job["strategy"]["runOnce"]["deploy"]["steps"]
+    return job["steps"]
+
+
+def azure_service_connections(job: dict) -> list[str]:
+    return [
+        step["parameters"]["serviceConnection"]
+        for step in azure_job_steps(job)
+        if step.get("template") == ".azure-pipelines/azure.yml"
+    ]
+
+
+def commands() -> list[str]:
+    """Every shell command the pipelines run (GitHub `run:`, Azure DevOps scripts)."""
+    found = []
+    if HAS_GITHUB:
+        found += [
+            step["run"]
+            for _, _, job in github_jobs()
+            for step in job.get("steps", [])
+            if "run" in step
+        ]
+    if HAS_AZURE_DEVOPS:
+        for _, job in azure_jobs():
+            for step in azure_job_steps(job):
+                if "script" in step:
+                    found.append(step["script"])
+                if step.get("template") == ".azure-pipelines/azure.yml":
+                    found.append(step["parameters"]["script"])
+    return found
+
+
+def pipeline_texts() -> dict[str, str]:
+    paths = [*WORKFLOWS.glob("*.yml")] if HAS_GITHUB else []
+    if HAS_AZURE_DEVOPS:
+        paths += [AZURE_PIPELINE, *AZURE_TEMPLATES.glob("*.yml")]
+    return {path.name: path.read_text() for path in paths}
+
+
+def test_this_project_has_ci():
+    assert HAS_GITHUB or HAS_AZURE_DEVOPS
+
+
+# --- GitHub Actions --------------------------------------------------------------------------
+
+
+@needs_github
+def test_github_release_stages_run_in_order():
+    cd = github_workflows()["cd"]
+    assert triggers(cd) == {"push": {"branches": ["main"]}}
+    jobs = cd["jobs"]
+    order = list(jobs)
+    assert [job_id.replace("-", "_") for job_id in order] == RELEASE_STAGES
+    for previous, job_id in itertools.pairwise(order):
+        needs = jobs[job_id]["needs"]
+        assert previous in needs, f"{job_id} must wait for {previous}"
+    assert jobs["checks"]["uses"] == "./.github/workflows/ci.yml"
+
+
+@needs_github
+def test_github_pull_requests_run_checks_without_credentials():
+    ci = github_workflows()["ci"]
+    assert set(triggers(ci)) == {"pull_request", "workflow_call"}
+    for job_id, job in ci["jobs"].items():
+        assert not logs_in(job), f"ci.yml/{job_id} must not log in to Azure"
+        assert "id-token" not in job.get("permissions", {}), job_id
+        assert "environment" not in job, job_id
+    runs = [step["run"] for job in ci["jobs"].values() for step in job["steps"] if "run" in step]
+    assert {"make lint", "make test", "make smoke", "make scan"} <= set(runs)
+
+
+@needs_github
+def test_github_only_jobs_that_log_in_may_request_an_oidc_token():
+    for workflow, job_id, job in github_jobs():
+        where = f"{workflow}/{job_id}"
+        assert github_workflows()[workflow]["permissions"] == {}, f"{workflow}: default to none"
+        permissions = job.get("permissions")
+        assert permissions is not None, f"{where}: permissions must be explicit"
+        assert set(permissions.values()) <= {"read", "write"}
+        if "uses" in job:  # the reusable checks workflow
+            assert permissions == {"contents": "read"}, where
+            continue
+        if logs_in(job):
+            assert permissions == {"contents": "read", "id-token": "write"}, where
+        else:
+            assert permissions == {"contents": "read"}, where
+
+
+@needs_github
+def test_github_jobs_have_timeouts_and_current_runners():
+    for workflow, job_id, job in github_jobs():
+        if "uses" in job:
+            continue  # a reusable workflow call: its own jobs have timeouts
+        assert isinstance(job.get("timeout-minutes"), int), f"{workflow}/{job_id}"
+        assert job["runs-on"] in {"ubuntu-24.04", "ubuntu-latest"}, f"{workflow}/{job_id}"
+
+
+@needs_github
+def test_github_deploy_jobs_target_environments_one_at_a_time():
+    for workflow, job_id, job in github_jobs():
+        if not logs_in(job):
+            continue
+        where = f"{workflow}/{job_id}"
+        environment = job.get("environment")
+        assert environment, f"{where}: a job that logs in must run in a GitHub environment"
+        assert job["concurrency"] == {
+            "group": f"azure-{environment}",
+            "cancel-in-progress": False,
+        }, f"{where}: deployments to one environment queue, never cancel each other"
+    targets = [job.get("environment") for _, _, job in github_jobs() if logs_in(job)]
+    assert set(ENVIRONMENTS) <= set(targets)
+
+
+@needs_github
+def test_github_later_stages_deploy_the_version_the_gate_promoted():
+    jobs = github_workflows()["cd"]["jobs"]
+    train = jobs["train"]
+    assert train["outputs"]["version"] == gh("steps.gate.outputs.version")
+    assert train["outputs"]["digest"] == gh("steps.gate.outputs.digest")
+    gate = next(step for step in train["steps"] if step.get("id") == "gate")
+    assert gate["run"].endswith("scripts/ci_report.py gate .ci-out/train.json")
+    submits = [step["run"] for step in train["steps"] if " azure submit " in step.get("run", "")]
+    assert len(submits) == 1 and "--summary .ci-out/train.json" in submits[0]
+    for env in ENVIRONMENTS:
+        job = jobs[f"deploy-{env}"]
+        assert "train" in job["needs"]
+        assert job["if"] == gh("needs.train.outputs.promoted == 'true'")
+        assert job["env"]["MODEL_VERSION"] == gh("needs.train.outputs.version")
+        assert job["env"]["MODEL_DIGEST"] == gh("needs.train.outputs.digest")
+        runs = " ".join(step.get("run", "") for step in job["steps"])
+        assert " azure submit" not in runs, f"deploy-{env} must never retrain"
+        assert f'azure deploy --environment {env} --version "$MODEL_VERSION"' in runs
+        assert '--version "$MODEL_VERSION" --digest "$MODEL_DIGEST"' in runs
+
+
+@needs_github
+def test_github_manual_redeploy_offers_every_environment():
+    redeploy = github_workflows()["redeploy"]
+    inputs = triggers(redeploy)["workflow_dispatch"]["inputs"]
+    assert inputs["environment"]["options"] == ENVIRONMENTS
+    assert inputs["action"]["options"] == ["deploy", "rollback"]
+    (job,) = redeploy["jobs"].values()
+    assert job["environment"] == gh("inputs.environment")
+    runs = " ".join(step.get("run", "") for step in job["steps"])
+    assert "make deploy-infra" not in runs and "azure submit" not in runs
+
+
+@needs_github
+def test_github_actions_are_pinned_to_commit_shas():
+    for workflow, job_id, job in github_jobs():
+        for step in job.get("steps", []):
+            if "uses" in step:
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", step["uses"]), (
+                    f"{workflow}/{job_id}: {step['uses']}"
+                )
+
+
+# --- Azure DevOps ----------------------------------------------------------------------------
+
+
+@needs_azure_devops
+def test_azure_devops_stages_run_in_order():
+    stages = azure_stages()
+    names = [stage["stage"] for stage in stages]
+    assert names == [*RELEASE_STAGES, "redeploy"]
+    by_name = {stage["stage"]: stage for stage in stages}
+    for previous, name in itertools.pairwise(RELEASE_STAGES):
+        depends = by_name[name]["dependsOn"]
+        depends = [depends] if isinstance(depends, str) else depends
+        assert previous in depends, f"{name} must wait for {previous}"
+    assert by_name["redeploy"]["dependsOn"] == []
+
+
+@needs_azure_devops
+def test_azure_devops_checks_use_no_service_connection():
+    (checks,) = [stage for stage in azure_stages() if stage["stage"] == "checks"]
+    scripts = []
+    for job in checks["jobs"]:
+        assert "deployment" not in job and not azure_service_connections(job)
+        scripts += [step["script"] for step in job["steps"] if "script" in step]
+    assert {"make lint", "make test", "make smoke", "make scan"} <= set(scripts)
+
+
+@needs_azure_devops
+def test_azure_devops_jobs_that_log_in_are_deployments_to_their_environment():
+    for stage, job in azure_jobs():
+        assert isinstance(job.get("timeoutInMinutes"), int), f"{stage}: every job has a timeout"
+        assert job["timeoutInMinutes"] <= 60, f"{stage}: hosted agents stop jobs at 60 minutes"
+        connections = azure_service_connections(job)
+        if not connections:
+            continue
+        assert "deployment" in job, f"{stage}: a job that logs in must be a deployment job"
+        environment = job["environment"]
+        assert set(connections) == {f"azure-{SLUG}-{environment}"}, stage
+        (owning_stage,) = [s for s in azure_stages() if s["stage"] == stage]
+        assert owning_stage["lockBehavior"] == "sequential", stage
+    deployed = {job["environment"] for _, job in azure_jobs() if "deployment" in job}
+    assert set(ENVIRONMENTS) <= deployed
+
+
+@needs_azure_devops
+def test_azure_devops_later_stages_deploy_the_version_the_gate_promoted():
+    by_name = {stage["stage"]: stage for stage in azure_stages()}
+    (train,) = by_name["train"]["jobs"]
+    gate = next(step for step in azure_job_steps(train) if step.get("name") == "gate")
+    assert gate["script"].endswith("scripts/ci_report.py gate .ci-out/train.json")
+    for env in ENVIRONMENTS:
+        stage = by_name[f"deploy_{env}"]
+        assert "train" in stage["dependsOn"]
+        assert (
+            "dependencies.train.outputs['train.train.gate.promoted'], 'true'"
+            in (stage["condition"])
+        )
+        variables = {v["name"]: v["value"] for v in stage["variables"] if "name" in v}
+        assert variables["MODEL_VERSION"] == (
+            "$[ stageDependencies.train.train.outputs['train.gate.version'] ]"
+        )
+        assert variables["MODEL_DIGEST"] == (
+            "$[ stageDependencies.train.train.outputs['train.gate.digest'] ]"
+        )
+        (job,) = stage["jobs"]
+        scripts = " ".join(
+            step.get("script", "") + step.get("parameters", {}).get("script", "")
+            for step in azure_job_steps(job)
+        )
+        assert " azure submit" not in scripts, f"deploy_{env} must never retrain"
+        assert f'azure deploy --environment {env} --version "$MODEL_VERSION"' in scripts
+        assert '--version "$MODEL_VERSION" --digest "$MODEL_DIGEST"' in scripts
+
+
+@needs_azure_devops
+def test_azure_devops_manual_run_offers_every_environment():
+    parameters = {p["name"]: p for p in load(AZURE_PIPELINE)["parameters"]}
+    assert parameters["environment"]["values"] == ENVIRONMENTS
+    assert parameters["action"]["values"] == ["release", "deploy", "rollback"]
+
+
+@needs_azure_devops
+def test_azure_devops_uses_no_retired_image_and_fails_loudly():
+    pipeline = load(AZURE_PIPELINE)
+    assert pipeline["pool"]["vmImage"] in {"ubuntu-24.04", "ubuntu-latest"}
+    for stage, job in azure_jobs():
+        for step in azure_job_steps(job):
+            assert not step.get("continueOnError"), f"{stage}: failures must fail the run"
+
+
+# --- Both ------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not (HAS_GITHUB and HAS_AZURE_DEVOPS), reason="needs both providers")
+def test_both_providers_have_the_same_stages():
+    github = [job_id.replace("-", "_") for job_id in github_workflows()["cd"]["jobs"]]
+    azure = [stage["stage"] for stage in azure_stages()]
+    assert [*github, "redeploy"] == azure
+    github_targets = [
+        job["environment"]
+        for workflow, _, job in github_jobs()
+        if workflow == "cd" and logs_in(job)
+    ]
+    azure_targets = [
+        job["environment"]
+        for stage, job in azure_jobs()
+        if "deployment" in job and stage != "redeploy"
+    ]
+    assert github_targets == azure_targets
+
+
+def test_no_secret_appears_in_any_pipeline():
+    for name, text in pipeline_texts().items():
+        for pattern in SECRET_PATTERNS:
+            assert not re.search(pattern, text, re.IGNORECASE), f"{name}: matches {pattern}"
+
+
+def test_pipelines_run_only_the_projects_own_commands():
+    """Every make target exists; every `<package> azure` call uses the contract's flags."""
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z][\w-]*):", makefile, re.MULTILINE))
+    used_targets = set()
+    for command in commands():
+        for line in command.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.replace("$", "")) if line.strip() else []
+            if words[:1] == ["make"]:
+                used_targets.update(word for word in words[1:] if "=" not in word)
+    assert used_targets and used_targets <= targets, used_targets - targets
+    azure_calls = azure_calls_in_pipelines()
+    assert azure_calls
+    for subcommand, *arguments in azure_calls:
+        flags = {word for word in arguments if word.startswith("--")}
+        assert flags <= AZURE_FLAGS[subcommand], (subcommand, flags - AZURE_FLAGS[subcommand])
+
+
+def azure_calls_in_pipelines() -> list[list[str]]:
+    calls = []
+    for command in commands():
+        for line in command.replace("\\\n", " ").splitlines():
+            words = shlex.split(line.replace("$", "")) if line.strip() else []
+            if words[:2] == [f".venv/bin/{PACKAGE}", "azure"]:
+                calls.append(words[2:])
+    return calls
+
+
+def test_pipeline_flags_exist_on_the_azure_commands():
+    """The CLI itself declares every subcommand and flag the pipelines pass."""
+    cli = pytest.importorskip(f"{PACKAGE}.azure.cli", reason="the azure commands are not here yet")
+    import typer.main
+
+    group = typer.main.get_command(cli.app)
+    for subcommand, *arguments in azure_calls_in_pipelines():
+        command = group.commands.get(subcommand)
+        assert command is not None, f"`azure {subcommand}` does not exist"
+        declared = {opt for param in command.params for opt in param.opts}
+        used = {word for word in arguments if word.startswith("--")}
+        assert used <= declared, (subcommand, used - declared)
+
+
+def test_infrastructure_deploys_refuse_local_state():
+    """`make deploy-infra` / `infra-outputs` stop before cdktf when the remote state is not set:
+    a CI runner's local state file would be lost with the runner."""
+    state = ("TF_STATE_RESOURCE_GROUP", "TF_STATE_STORAGE_ACCOUNT", "TF_STATE_CONTAINER")
+    without = {key: value for key, value in os.environ.items() if key not in state}
+    refused = subprocess.run(
+        ["make", "--no-print-directory", "-s", "require-remote-state"],
+        cwd=PROJECT_DIR,
+        env={**without, "TF_STATE_STORAGE_ACCOUNT": "sttfstate", "TF_STATE_CONTAINER": "tfstate"},
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2
+    assert "TF_STATE_RESOURCE_GROUP is not set" in refused.stderr
+    allowed = subprocess.run(
+        ["make", "--no-print-directory", "-s", "require-remote-state"],
+        cwd=PROJECT_DIR,
+        env={**without, **dict.fromkeys(state, "x")},
+        capture_output=True,
+        text=True,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    makefile = (PROJECT_DIR / "Makefile").read_text()
+    for target in ("deploy-infra", "infra-outputs"):
+        (rule,) = re.findall(rf"^{target}:(.*)$", makefile, re.MULTILINE)
+        assert "require-remote-state" in rule.split(), target
