@@ -14,10 +14,18 @@ from conftest import TEMPLATE_DIR
 
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 INSTALL = re.compile(r"\buv pip (sync|install)\b|\bpip install\b(?!.*\buv==)")
-PROJECT_CI = [
+# Where each provider installs the project: GitHub's checks job, Azure DevOps' setup template.
+PROJECT_INSTALLERS = [
     PROJECT_TEMPLATE / ".github" / "workflows" / "ci.yml",
-    PROJECT_TEMPLATE / "azure-pipelines.yml",
+    PROJECT_TEMPLATE / ".azure-pipelines" / "setup.yml",
 ]
+PROJECT_CI = sorted(
+    [
+        *(PROJECT_TEMPLATE / ".github" / "workflows").glob("*.yml"),
+        PROJECT_TEMPLATE / "azure-pipelines.yml",
+        *(PROJECT_TEMPLATE / ".azure-pipelines").glob("*.yml"),
+    ]
+)
 
 
 MAKEFILES = {"template": TEMPLATE_DIR / "Makefile", "project": PROJECT_TEMPLATE / "Makefile"}
@@ -30,8 +38,12 @@ def test_every_install_precompiles_bytecode(makefile: Path) -> None:
     assert [line for line in installs if "--compile-bytecode" not in line] == []
 
 
-@pytest.mark.parametrize("ci", PROJECT_CI, ids=lambda path: path.name)
-def test_generated_ci_installs_only_through_make_setup(ci: Path) -> None:
+@pytest.mark.parametrize("ci", PROJECT_INSTALLERS, ids=lambda path: path.name)
+def test_generated_ci_installs_through_make_setup(ci: Path) -> None:
+    assert "make setup" in ci.read_text()
+
+
+@pytest.mark.parametrize("ci", PROJECT_CI, ids=lambda path: path.relative_to(PROJECT_TEMPLATE))
+def test_generated_ci_installs_nothing_outside_make_setup(ci: Path) -> None:
     text = ci.read_text()
-    assert "make setup" in text
     assert not INSTALL.search(text), "an install outside `make setup` would skip its settings"
