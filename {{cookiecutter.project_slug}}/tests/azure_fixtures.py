@@ -147,6 +147,41 @@ class FakeSchedules:
         return Poller(None)
 
 
+class FakeModels:
+    """A workspace's model registry: versions that exist (with their files), and the ones
+    registered here, each with the digest of the files it pointed at when registered."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str], Any] = {}
+        self.files: dict[tuple[str, str], Path] = {}
+        self.registered: list[tuple[Any, str]] = []
+
+    def add(self, name: str, version: str, folder: Path, tags: dict[str, str]) -> None:
+        from azure.ai.ml.entities import Model
+
+        self.stored[(name, version)] = Model(
+            name=name, version=version, path=str(folder), type="mlflow_model", tags=tags
+        )
+        self.files[(name, version)] = folder
+
+    def get(self, name: str, version: str) -> Any:
+        if (name, version) not in self.stored:
+            raise not_found(f"model {name}:{version}")
+        return self.stored[(name, version)]
+
+    def download(self, name: str, version: str, download_path: str = ".") -> None:
+        """The SDK's layout: <download_path>/<name>/<the registered folder's name>/..."""
+        folder = self.files[(name, version)]
+        shutil.copytree(folder, Path(download_path) / name / folder.name)
+
+    def create_or_update(self, model: Any) -> Any:
+        from {{ cookiecutter.package_name }}.lineage import model_digest
+
+        self.registered.append((model, model_digest(Path(model.path))))
+        self.stored[(model.name, model.version)] = model
+        return model
+
+
 class FakeMLClient:
     def __init__(self, statuses: list[str] | None = None, registration: dict | None = None):
         self.jobs = FakeJobs(statuses or ["Running"], registration)
@@ -154,3 +189,5 @@ class FakeMLClient:
         self.data = FakeAssets("data")
         self.datastores = FakeDatastores()
         self.schedules = FakeSchedules()
+        self.models = FakeModels()
+        self.workspace_name = "mlw-test"

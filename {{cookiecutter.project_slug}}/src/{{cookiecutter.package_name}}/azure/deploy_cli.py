@@ -39,15 +39,13 @@ def _settings(config: Path | None) -> Settings:
     return settings_from(config)
 
 
-def _environment(settings: Settings, environment: str | None) -> str:
+def _environment(settings: Settings, environment: str | None, flag: str = "--environment") -> str:
     from .workspace import infra_environments
 
     known = infra_environments(settings.project_dir)
     chosen = environment or settings.azure.environment or known[0]
     if chosen not in known:
-        raise PipelineError(
-            f"--environment '{chosen}' is not one of this project's: {', '.join(known)}"
-        )
+        raise PipelineError(f"{flag} '{chosen}' is not one of this project's: {', '.join(known)}")
     return chosen
 
 
@@ -147,6 +145,22 @@ def _client(settings: Settings, environment: str) -> Any:
     from .workspace import ml_client
 
     return ml_client(settings, environment)
+
+
+def _source_client(settings: Settings, environment: str) -> Any:
+    """The client for the workspace a version is copied from. AZURE_RESOURCE_GROUP and
+    AZURE_ML_WORKSPACE name the target's workspace (as in CI), so they are ignored here and
+    the source's names come from config/pipeline.yaml or the infrastructure's naming."""
+    import os
+
+    from . import workspace
+
+    names = (workspace.RESOURCE_GROUP_ENV, workspace.WORKSPACE_ENV)
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        return workspace.ml_client(settings, environment)
+    finally:
+        os.environ.update(saved)
 
 
 def _ensure_online_endpoint(client: Any, settings: Settings, name: str, environment: str) -> None:
@@ -285,10 +299,19 @@ def deploy(
     output: Annotated[
         Path | None, typer.Option("--output", help="Folder for the --dry-run YAML.")
     ] = None,
+    from_environment: Annotated[
+        str | None,
+        typer.Option(
+            "--from-environment",
+            help="Where --version was registered (default: the first one, where training runs).",
+        ),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Blue/green rollout of an exact model version, with automatic rollback.
 
+    With --version, a version that the target workspace lacks is first copied from the
+    --from-environment workspace (same version number and tags, digest verified).
     The online endpoint first (any failure puts all traffic back on the previous deployment),
     then the batch endpoint. --dry-run --output DIR only writes the YAML."""
     try:
@@ -310,7 +333,16 @@ def deploy(
                 "Check: az ml online-endpoint create --file ... (see docs/deployment.md)"
             )
             return
+        from .workspace import infra_environments
+
+        first = infra_environments(settings.project_dir)[0]
+        source_env = _environment(settings, from_environment or first, "--from-environment")
         client = _client(settings, env)
+        if version is not None and source_env != env:
+            from .promotion import promote_version
+
+            source = _source_client(settings, source_env)
+            promote_version(source, client, settings.model_name, version, log=_echo)
         version = version or _workspace_champion(client, settings)
         state = roll_out(client, settings, env, version, _echo)
     except Exception as error:
