@@ -119,6 +119,11 @@ def test_online_deployment_validates_and_round_trips(sdk, tmp_path, private) -> 
     assert loaded.readiness_probe.period == config.readiness_probe.period
     assert loaded.egress_public_network_access == ("disabled" if private else "enabled")
     assert loaded.tags["model_digest"] == "abc"
+    collections = loaded.data_collector.collections
+    assert {name: c.enabled for name, c in collections.items()} == {
+        "model_inputs": "true",
+        "model_outputs": "true",
+    }
     # The code folder and the scoring script it names exist where the YAML says.
     code = Path(loaded.code_configuration.code)
     code = code if code.is_absolute() else (path.parent / code).resolve()

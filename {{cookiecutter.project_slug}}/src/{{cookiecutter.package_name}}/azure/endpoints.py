@@ -37,6 +37,7 @@ from azure.ai.ml.entities import (
 from ..config import DeploymentSettings, Settings
 from ..config import ProbeSettings as ProbeConfig
 from ..errors import PipelineError
+from ..monitoring.azure_monitor import data_collector
 from .environments import environment_specs
 from .workspace import unique_suffix
 
@@ -163,6 +164,8 @@ def online_deployment(
         readiness_probe=_probe(config.readiness_probe),
         egress_public_network_access="disabled" if config.private else "enabled",
         app_insights_enabled=True,
+        # Inputs and outputs of every request, for the model monitor (docs/monitoring.md).
+        data_collector=data_collector(),
         tags=_tags(settings.model_name, version, digest),
     )
 
