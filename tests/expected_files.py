@@ -57,6 +57,7 @@ PACKAGE = {
     "src/{package}/lineage.py",
     "src/{package}/locking.py",
     "src/{package}/model_listing.py",
+    "src/{package}/options.py",
     "src/{package}/pipeline.py",
     "src/{package}/registry.py",
     "src/{package}/steps.py",

@@ -31,6 +31,7 @@ from .config import (
 from .errors import PipelineError
 from .model_listing import list_model
 from .monitoring.cli import app as monitor_app
+from .options import ConfigOption
 from .serving.commands import score_batch, serve
 
 if TYPE_CHECKING:
@@ -49,9 +50,6 @@ app.add_typer(monitor_app)
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
-]
 TargetOption = Annotated[str | None, typer.Option("--target", help="Target column to predict.")]
 SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
 FamilyOption = Annotated[

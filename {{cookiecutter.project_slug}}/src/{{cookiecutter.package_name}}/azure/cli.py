@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..config import Settings
+from ..options import ConfigOption, EnvironmentOption
 from .deploy_cli import deploy, endpoint_status, rollback, score_batch
 
 app = typer.Typer(
@@ -31,16 +32,6 @@ app.command("deploy")(deploy)
 app.command("rollback")(rollback)
 app.command("score-batch")(score_batch)
 console = Console(highlight=False)
-
-EnvironmentOption = Annotated[
-    str | None,
-    typer.Option(
-        "--environment", help="Infra environment (default: azure.environment, else the first)."
-    ),
-]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
-]
 
 
 def _settings(config: Path | None) -> Settings:

@@ -17,18 +17,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import PipelineError
+from ..options import ConfigOption, EnvironmentOption
 
 if TYPE_CHECKING:
     from ..config import Settings
     from .rollout import RolloutState
 
-EnvironmentOption = Annotated[
-    str | None,
-    typer.Option("--environment", help="Environment to deploy to (default: the first one)."),
-]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
-]
 TERMINAL_JOB_STATES = {"Completed", "Failed", "Canceled", "NotResponding", "Paused"}
 EXIT_TIMEOUT = 124
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import PipelineError
+from ..options import ConfigOption
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -28,10 +29,6 @@ app = typer.Typer(
 )
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", help="Settings file (default: config/pipeline.yaml).")
-]
 
 
 def _fail(error: Exception) -> typer.Exit:
