@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +29,10 @@ SUBMIT_KEYS = ("job", "status", "promoted", "model_name", "version", "digest", "
 # Azure ML's terminal status of a job that ran to the end (the gate may still keep the champion).
 SUCCEEDED = {"completed", "succeeded"}
 SUMMARY_DIR = Path(".ci-out")
+# What a registered version and a `model.sha256` digest look like. Anything else is refused
+# before it reaches a later command line (Azure DevOps expands `$(gate.version)` in scripts).
+VERSION_PATTERN = re.compile(r"[0-9]+")
+DIGEST_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 
 class ReportError(Exception):
@@ -94,6 +99,14 @@ def gate_outcome(summary: Mapping) -> tuple[dict[str, str], str, bool]:
         raise ReportError(
             f"job {job} promoted a model but the summary has no version or digest: "
             "refusing to deploy something that cannot be identified exactly"
+        )
+    if promoted and not (
+        VERSION_PATTERN.fullmatch(str(summary["version"]))
+        and DIGEST_PATTERN.fullmatch(str(summary["digest"]))
+    ):
+        raise ReportError(
+            f"job {job} promoted version {str(summary['version'])[:20]!r} with digest "
+            f"{str(summary['digest'])[:20]!r}: expected a version number and a sha256 hex digest"
         )
     outputs = {
         "promoted": "true" if promoted else "false",

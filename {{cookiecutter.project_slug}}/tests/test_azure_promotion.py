@@ -1,8 +1,10 @@
-"""`azure deploy --version N` in a later environment copies N from the training workspace:
-the copy, its idempotence, and every refusal (which registers nothing)."""
+"""A version travels from the training workspace to a later environment's as a model package
+(`azure export-model`, then `azure deploy --model-package`), or in one go with
+`--from-environment`: the copy, its idempotence, and every refusal (which registers nothing)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,13 @@ from azure_fixtures import FakeMLClient, azure_project
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.azure import deploy_cli, workspace
-from {{ cookiecutter.package_name }}.azure.promotion import promote_version
+from {{ cookiecutter.package_name }}.azure.promotion import (
+    FILES,
+    MANIFEST,
+    export_version,
+    import_version,
+    promote_version,
+)
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.lineage import model_digest
@@ -47,7 +55,7 @@ def test_the_version_is_copied_with_its_number_tags_and_bytes(tmp_path) -> None:
     assert (copy.name, copy.version, copy.type) == (MODEL, "3", "mlflow_model")
     assert copy.tags == original.tags
     assert registered_digest == original.tags[DIGEST_TAG]
-    assert "copied mlw-dev -> mlw-prod" in said[-1]
+    assert "registered in mlw-prod from mlw-dev" in said[-1]
     assert source.models.registered == []
 
 
@@ -62,7 +70,7 @@ def test_promoting_again_finds_the_copy_and_does_nothing(tmp_path) -> None:
 
 def test_a_download_that_does_not_match_the_digest_is_refused(tmp_path) -> None:
     source, target = workspaces(tmp_path, tags={DIGEST_TAG: "0" * 64})
-    with pytest.raises(PipelineError, match="not its tag's 000000000000: nothing was copied"):
+    with pytest.raises(PipelineError, match="not its tag's 000000000000: nothing was exported"):
         promote_version(source, target, MODEL, "3", log=lambda line: None)
     assert target.models.registered == []
 
@@ -114,7 +122,7 @@ def test_deploy_copies_from_the_first_environment_before_the_rollout(
     runner = CliRunner()
     promote = ["azure", "deploy", "--environment", later[-1], "--version", "3"]
     result = runner.invoke(app, promote)
-    assert "copied mlw-dev -> mlw-prod" in result.output
+    assert "registered in mlw-prod from mlw-dev" in result.output
     assert rolled == ["3"] and len(target.models.registered) == 1
     assert asked == [(later[-1], "mlw-prod"), (first, None)]
     result = runner.invoke(app, [*promote[:-1], "9"])
@@ -122,3 +130,120 @@ def test_deploy_copies_from_the_first_environment_before_the_rollout(
     assert "v9 is not in workspace mlw-dev" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, [*promote, "--from-environment", "x"])
     assert result.exit_code == 1 and "--from-environment 'x'" in result.output
+
+
+def test_a_package_carries_the_version_between_workspaces(tmp_path) -> None:
+    """What CI does: export in the first environment's job, import in the later one's."""
+    source, target = workspaces(tmp_path)
+    package = tmp_path / "artifact"
+    exported = export_version(source, MODEL, "3", package)
+    original = source.models.get(MODEL, "3")
+    assert (exported.version, exported.digest) == ("3", original.tags[DIGEST_TAG])
+    assert exported.source_workspace == "mlw-dev" and (package / MANIFEST).is_file()
+    said: list[str] = []
+    imported = import_version(target, package, log=said.append, version="3")
+    [(copy, registered_digest)] = target.models.registered
+    assert imported == exported and registered_digest == exported.digest
+    assert (copy.name, copy.version, copy.tags) == (MODEL, "3", original.tags)
+    assert said == [f"model {MODEL} v3 registered in mlw-prod from mlw-dev"]
+    import_version(target, package, log=said.append)
+    assert len(target.models.registered) == 1 and "same digest" in said[-1]
+    assert source.models.registered == []
+
+
+def test_an_export_that_is_not_the_promoted_model_writes_nothing(tmp_path) -> None:
+    source, _ = workspaces(tmp_path)
+    package = tmp_path / "artifact"
+    with pytest.raises(PipelineError, match="not the expected 111111111111"):
+        export_version(source, MODEL, "3", package, expected_digest="1" * 64)
+    assert not package.exists()
+    (package / "stale").mkdir(parents=True)
+    with pytest.raises(PipelineError, match="is not empty"):
+        export_version(source, MODEL, "3", package)
+
+
+def test_an_altered_or_foreign_package_registers_nothing(tmp_path) -> None:
+    source, target = workspaces(tmp_path)
+    package = tmp_path / "artifact"
+    export_version(source, MODEL, "3", package)
+    with pytest.raises(PipelineError, match=r"holds .* v3, not the requested v4"):
+        import_version(target, package, log=print, version="4")
+    with pytest.raises(PipelineError, match="not the expected 333333333333"):
+        import_version(target, package, log=print, expected_digest="3" * 64)
+    (package / FILES / "model.pkl").write_text("tampered on the way")
+    with pytest.raises(PipelineError, match="the package was altered; nothing was registered"):
+        import_version(target, package, log=print)
+    (package / MANIFEST).unlink()
+    with pytest.raises(PipelineError, match="is not a model package"):
+        import_version(target, package, log=print)
+    (package / MANIFEST).write_text("{not json")
+    with pytest.raises(PipelineError, match="is not a model package manifest"):
+        import_version(target, package, log=print)
+    assert target.models.registered == []
+
+
+def test_ci_path_export_then_deploy_never_touches_the_first_workspace_from_later_ones(
+    tmp_path, empty_store, monkeypatch
+) -> None:
+    """`azure export-model` runs with the first environment's identity; `azure deploy
+    --model-package --digest` with the later one's asks for its own workspace only, refuses
+    a digest that is not the gate's before any rollout, and summarizes the refusal."""
+    project = azure_project(tmp_path / "project", empty_store)
+    first, *later = workspace.infra_environments(project)
+    if not later:
+        pytest.skip("one environment: nothing to promote to")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
+    source, target = workspaces(tmp_path)
+    asked: list[str | None] = []
+    clients = {first: source, later[-1]: target}
+
+    def client(settings, environment=None):
+        asked.append(environment)
+        return clients[environment]
+
+    rolled: list[str] = []
+
+    def roll_out(client, settings, environment, version, log):
+        rolled.append(version)
+        assert (MODEL, version) in client.models.stored
+        raise PipelineError("stopped here: the rollout is tested elsewhere")
+
+    monkeypatch.setattr(workspace, "ml_client", client)
+    monkeypatch.setattr(deploy_cli, "roll_out", roll_out)
+    runner = CliRunner()
+    digest = source.models.get(MODEL, "3").tags[DIGEST_TAG]
+    package = tmp_path / "artifact"
+    export = ["azure", "export-model", "--environment", first, "--version", "3"]
+    result = runner.invoke(app, [*export, "--digest", digest, "--output", str(package)])
+    assert result.exit_code == 0, result.output
+    assert f"(digest {digest[:12]}) from mlw-dev" in result.output and asked == [first]
+
+    asked.clear()
+    deploy = ["azure", "deploy", "--environment", later[-1], "--model-package", str(package)]
+    summary = tmp_path / "deploy.json"
+    result = runner.invoke(app, [*deploy, "--digest", "2" * 64, "--summary", str(summary)])
+    assert result.exit_code == 1 and rolled == [] and asked == [later[-1]]
+    assert "not the expected 222222222222: nothing deployed" in result.output
+    assert json.loads(summary.read_text())["succeeded"] is False
+    assert target.models.registered == []
+
+    result = runner.invoke(app, [*deploy, "--version", "3", "--digest", digest])
+    assert rolled == ["3"] and asked == [later[-1], later[-1]]
+    assert len(target.models.registered) == 1 and "stopped here" in result.output
+    result = runner.invoke(app, [*deploy, "--from-environment", first])
+    assert result.exit_code == 1 and "not both" in result.output and rolled == ["3"]
+    # Redeploying in a later environment uses only what its own workspace holds.
+    own = ["azure", "deploy", "--environment", later[-1], "--from-environment", later[-1]]
+    result = runner.invoke(app, [*own, "--version", "7"])
+    assert result.exit_code == 1 and rolled == ["3"] and set(asked) == {later[-1]}
+    assert "v7 is not registered in workspace mlw-prod" in result.output
+    result = runner.invoke(app, [*export, "--output", str(package)])
+    assert result.exit_code == 1 and "is not empty" in result.output
+    in_first = ["azure", "deploy", "--environment", first, "--version", "3", "--digest"]
+    result = runner.invoke(app, [*in_first, "4" * 64])
+    assert result.exit_code == 1 and rolled == ["3"]
+    assert "in workspace mlw-dev has digest" in result.output
+    assert "not the expected 444444444444: nothing deployed" in result.output
+    result = runner.invoke(app, [*in_first, digest])
+    assert rolled == ["3", "3"] and source.models.registered == []

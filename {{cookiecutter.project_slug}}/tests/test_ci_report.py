@@ -13,13 +13,14 @@ _spec = importlib.util.spec_from_file_location("ci_report", SCRIPT)
 ci_report = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(ci_report)
 
+DIGEST = "ab" * 32
 PROMOTED = {
     "job": "olive_tree_1",
     "status": "Completed",
     "promoted": True,
     "model_name": "churn",
     "version": "7",
-    "digest": "sha256:abc",
+    "digest": DIGEST,
     "reason": "roc_auc 0.91 beats the champion's 0.89 by 0.02",
 }
 KEPT = {**PROMOTED, "promoted": False, "reason": "roc_auc 0.88 does not beat 0.89"}
@@ -55,7 +56,7 @@ def test_a_promoted_model_is_passed_on_exactly(tmp_path, github):
         "job": "olive_tree_1",
         "model_name": "churn",
         "version": "7",
-        "digest": "sha256:abc",
+        "digest": DIGEST,
     }
     assert "**Promoted** `churn` version `7`" in summary.read_text()
 
@@ -84,6 +85,24 @@ def test_a_promotion_without_exact_identity_is_refused(tmp_path, github, capsys,
     summary = write(tmp_path, "train.json", {**PROMOTED, missing: None})
     assert ci_report.main(["gate", str(summary)]) == 1
     assert "cannot be identified exactly" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("version", "7; rm -rf /"),
+        ("version", "latest"),
+        ("digest", "sha256:abc"),
+        ("digest", "AB" * 32),
+    ],
+)
+def test_a_promotion_with_a_malformed_identity_is_refused(tmp_path, github, capsys, key, value):
+    """Only a version number and a sha256 hex digest reach the later stages' command lines."""
+    outputs, _ = github
+    summary = write(tmp_path, "train.json", {**PROMOTED, key: value})
+    assert ci_report.main(["gate", str(summary)]) == 1
+    assert "expected a version number and a sha256 hex digest" in capsys.readouterr().err
+    assert not outputs.exists()
 
 
 def test_a_missing_or_broken_summary_names_the_file(tmp_path, github, capsys):

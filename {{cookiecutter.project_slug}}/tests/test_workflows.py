@@ -37,7 +37,15 @@ SLUG = json.loads((PROJECT_DIR / "infra" / "settings.json").read_text())["projec
 AZURE_FLAGS = {
     "setup": {"--environment"},
     "submit": {"--environment", "--wait", "--timeout-minutes", "--summary"},
-    "deploy": {"--environment", "--version", "--summary"},
+    "deploy": {
+        "--environment",
+        "--version",
+        "--digest",
+        "--model-package",
+        "--from-environment",
+        "--summary",
+    },
+    "export-model": {"--environment", "--version", "--digest", "--output"},
     "rollback": {"--environment"},
     "schedule": {"--environment", "--disable"},
 }
@@ -236,6 +244,48 @@ def test_github_later_stages_deploy_the_version_the_gate_promoted():
 
 
 @needs_github
+def test_github_later_environments_get_the_model_as_a_package():
+    """The first environment's identity exports the promoted model; each later environment's
+    job downloads that artifact and registers it, never reading the first workspace."""
+    jobs = github_workflows()["cd"]["jobs"]
+    first, *later = ENVIRONMENTS
+    steps = jobs["train"]["steps"]
+    exports = [step for step in steps if " azure export-model " in step.get("run", "")]
+    uploads = [
+        step for step in steps if step.get("uses", "").startswith("actions/upload-artifact@")
+    ]
+    if not later:
+        assert exports == [] and uploads == []
+        return
+    (export,), (upload,) = exports, uploads
+    assert steps.index(export) < steps.index(upload)
+    assert f"--environment {first} " in export["run"]
+    assert export["env"] == {
+        "MODEL_VERSION": gh("steps.gate.outputs.version"),
+        "MODEL_DIGEST": gh("steps.gate.outputs.digest"),
+    }
+    assert '--digest "$MODEL_DIGEST" --output "$RUNNER_TEMP/model-package"' in export["run"]
+    promoted = gh("steps.gate.outputs.promoted == 'true'")
+    assert export["if"] == upload["if"] == promoted
+    assert upload["with"]["name"] == "model-package"
+    assert upload["with"]["path"] == gh("runner.temp") + "/model-package"
+    assert upload["with"]["if-no-files-found"] == "error"
+    for env in later:
+        job_steps = jobs[f"deploy-{env}"]["steps"]
+        (download,) = [
+            step
+            for step in job_steps
+            if step.get("uses", "").startswith("actions/download-artifact@")
+        ]
+        assert download["with"] == {"name": "model-package", "path": upload["with"]["path"]}
+        (deploy,) = [step for step in job_steps if " azure deploy " in step.get("run", "")]
+        assert job_steps.index(download) < job_steps.index(deploy)
+        assert '--model-package "$RUNNER_TEMP/model-package"' in deploy["run"]
+    runs = [step.get("run", "") for _, _, job in github_jobs() for step in job.get("steps", [])]
+    assert sum(" azure export-model " in run for run in runs) == 1
+
+
+@needs_github
 def test_github_manual_redeploy_offers_every_environment():
     redeploy = github_workflows()["redeploy"]
     inputs = triggers(redeploy)["workflow_dispatch"]["inputs"]
@@ -245,6 +295,8 @@ def test_github_manual_redeploy_offers_every_environment():
     assert job["environment"] == gh("inputs.environment")
     runs = " ".join(step.get("run", "") for step in job["steps"])
     assert "make deploy-infra" not in runs and "azure submit" not in runs
+    # Only what that environment's workspace already holds: its identity reads no other.
+    assert '--from-environment "$DEPLOY_ENVIRONMENT"' in runs
 
 
 @needs_github
@@ -331,10 +383,65 @@ def test_azure_devops_later_stages_deploy_the_version_the_gate_promoted():
 
 
 @needs_azure_devops
+def test_azure_devops_later_environments_get_the_model_as_a_package():
+    by_name = {stage["stage"]: stage for stage in azure_stages()}
+    first, *later = ENVIRONMENTS
+    (train,) = by_name["train"]["jobs"]
+    steps = azure_job_steps(train)
+    exports = [
+        step
+        for step in steps
+        if " azure export-model " in step.get("parameters", {}).get("script", "")
+    ]
+    publishes = [step for step in steps if "publish" in step]
+    if not later:
+        assert exports == [] and publishes == []
+        return
+    (export,), (publish,) = exports, publishes
+    assert steps.index(export) < steps.index(publish)
+    script = export["parameters"]["script"]
+    assert export["parameters"]["serviceConnection"] == f"azure-{SLUG}-{first}"
+    assert '--version "$(gate.version)"' in script and '--digest "$(gate.digest)"' in script
+    assert '--output "$PIPELINE_WORKSPACE/model-package"' in script
+    promoted = "and(succeeded(), eq(variables['gate.promoted'], 'true'))"
+    assert export["parameters"]["condition"] == publish["condition"] == promoted
+    assert (publish["publish"], publish["artifact"]) == (
+        "$(Pipeline.Workspace)/model-package",
+        "model-package",
+    )
+    for env in ENVIRONMENTS:
+        (job,) = by_name[f"deploy_{env}"]["jobs"]
+        job_steps = azure_job_steps(job)
+        downloads = [step for step in job_steps if "download" in step]
+        (deploy,) = [
+            step
+            for step in job_steps
+            if " azure deploy " in step.get("parameters", {}).get("script", "")
+        ]
+        if env == first:
+            assert downloads == [{"download": "none"}]
+            assert "--model-package" not in deploy["parameters"]["script"]
+            continue
+        (download,) = downloads
+        assert (download["download"], download["artifact"]) == ("current", "model-package")
+        assert job_steps.index(download) < job_steps.index(deploy)
+        assert (
+            '--model-package "$PIPELINE_WORKSPACE/model-package"' in deploy["parameters"]["script"]
+        )
+
+
+@needs_azure_devops
 def test_azure_devops_manual_run_offers_every_environment():
     parameters = {p["name"]: p for p in load(AZURE_PIPELINE)["parameters"]}
     assert parameters["environment"]["values"] == ENVIRONMENTS
     assert parameters["action"]["values"] == ["release", "deploy", "rollback"]
+    (redeploy,) = [stage for stage in azure_stages() if stage["stage"] == "redeploy"]
+    (job,) = redeploy["jobs"]
+    scripts = " ".join(
+        step.get("parameters", {}).get("script", "") for step in azure_job_steps(job)
+    )
+    assert '--from-environment "$DEPLOY_ENVIRONMENT"' in scripts
+    assert "make deploy-infra" not in scripts and "azure submit" not in scripts
 
 
 @needs_azure_devops

@@ -18,7 +18,7 @@ from rich.markup import escape
 
 from ..config import Settings
 from ..options import ConfigOption, EnvironmentOption
-from .deploy_cli import deploy, endpoint_status, rollback, score_batch
+from .deploy_cli import deploy, endpoint_status, export_model, rollback, score_batch
 
 app = typer.Typer(
     name="azure",
@@ -29,6 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.command("deploy")(deploy)
+app.command("export-model")(export_model)
 app.command("rollback")(rollback)
 app.command("score-batch")(score_batch)
 console = Console(highlight=False)

@@ -279,10 +279,75 @@ def _write_summary(path: Path | None, state: RolloutState | None, **extra: Any) 
 # --- commands ---------------------------------------------------------------------------------
 
 
+def _check_digest(client: Any, settings: Settings, version: str, expected: str) -> None:
+    """Refuse, before any traffic moves, a version whose registered digest is not `expected`:
+    the number alone does not say it is the model the gate promoted."""
+    from ..registry import DIGEST_TAG
+
+    model = client.models.get(settings.model_name, version)
+    found = (model.tags or {}).get(DIGEST_TAG, "")
+    if found != expected:
+        raise PipelineError(
+            f"model {settings.model_name} v{version} in workspace {client.workspace_name} has "
+            f"digest {found[:12] or 'none'}, not the expected {expected[:12]}: nothing deployed"
+        )
+
+
+def _bring_version(
+    client: Any,
+    settings: Settings,
+    env: str,
+    version: str | None,
+    *,
+    digest: str | None,
+    model_package: Path | None,
+    from_environment: str | None,
+) -> str | None:
+    """Make sure the version to deploy is in the target workspace: from a model package, or
+    copied from the --from-environment workspace; returns the version (None: the champion)."""
+    from .promotion import find_version, import_version, promote_version
+    from .workspace import infra_environments
+
+    if model_package is not None:
+        if from_environment is not None:
+            raise PipelineError("use --model-package or --from-environment, not both")
+        package = import_version(
+            client, model_package, log=_echo, version=version, expected_digest=digest
+        )
+        if package.name != settings.model_name:
+            raise PipelineError(
+                f"{model_package} holds model {package.name}, not {settings.model_name}"
+            )
+        return package.version
+    first = infra_environments(settings.project_dir)[0]
+    source_env = _environment(settings, from_environment or first, "--from-environment")
+    if version is not None and source_env != env:
+        source = _source_client(settings, source_env)
+        promote_version(source, client, settings.model_name, version, log=_echo)
+    elif version is not None and find_version(client, settings.model_name, version) is None:
+        raise PipelineError(
+            f"model {settings.model_name} v{version} is not registered in workspace "
+            f"{client.workspace_name}: a version reaches {env} through the release pipeline's "
+            "model package (--model-package), or --from-environment with access to both"
+        )
+    return version
+
+
 def deploy(
     environment: EnvironmentOption = None,
     version: Annotated[
         str | None, typer.Option("--version", help="Model version (default: the champion).")
+    ] = None,
+    digest: Annotated[
+        str | None,
+        typer.Option("--digest", help="Refuse unless the version has this model.sha256 digest."),
+    ] = None,
+    model_package: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-package",
+            help="Register the version from this `azure export-model` folder first.",
+        ),
     ] = None,
     summary: Annotated[
         Path | None, typer.Option("--summary", help="Write the outcome as JSON here.")
@@ -297,15 +362,16 @@ def deploy(
         str | None,
         typer.Option(
             "--from-environment",
-            help="Where --version was registered (default: the first one, where training runs).",
+            help="Copy --version from this environment's workspace (default: the first one); "
+            "needs read access to both.",
         ),
     ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Blue/green rollout of an exact model version, with automatic rollback.
 
-    With --version, a version that the target workspace lacks is first copied from the
-    --from-environment workspace (same version number and tags, digest verified).
+    A version the target workspace lacks is first registered there: from --model-package (how
+    CI carries it between environments), or copied from the --from-environment workspace.
     The online endpoint first (any failure puts all traffic back on the previous deployment),
     then the batch endpoint. --dry-run --output DIR only writes the YAML."""
     try:
@@ -314,11 +380,11 @@ def deploy(
         if dry_run:
             if output is None:
                 raise PipelineError("--dry-run needs --output DIR for the YAML files")
-            digest = ""
+            dry_digest = ""
             if version is None:
-                version, digest = local_champion(settings)
+                version, dry_digest = local_champion(settings)
             written = write_dry_run(
-                settings, output, environment=env, version=version, digest=digest
+                settings, output, environment=env, version=version, digest=dry_digest
             )
             for path in written:
                 _echo(f"wrote {path}")
@@ -327,17 +393,19 @@ def deploy(
                 "Check: az ml online-endpoint create --file ... (see docs/deployment.md)"
             )
             return
-        from .workspace import infra_environments
-
-        first = infra_environments(settings.project_dir)[0]
-        source_env = _environment(settings, from_environment or first, "--from-environment")
         client = _client(settings, env)
-        if version is not None and source_env != env:
-            from .promotion import promote_version
-
-            source = _source_client(settings, source_env)
-            promote_version(source, client, settings.model_name, version, log=_echo)
+        version = _bring_version(
+            client,
+            settings,
+            env,
+            version,
+            digest=digest,
+            model_package=model_package,
+            from_environment=from_environment,
+        )
         version = version or _workspace_champion(client, settings)
+        if digest:
+            _check_digest(client, settings, version, digest)
         state = roll_out(client, settings, env, version, _echo)
     except Exception as error:
         from azure.core.exceptions import AzureError
@@ -350,6 +418,35 @@ def deploy(
     if not (state.succeeded and state.version == version):
         raise _fail(PipelineError(f"rollout did not complete: {state.describe()}"))
     _echo(f"{state.endpoint}: {state.model_name} v{state.version} serves 100% on {state.new}")
+
+
+def export_model(
+    version: Annotated[str, typer.Option("--version", help="The registered version to export.")],
+    output: Annotated[
+        Path, typer.Option("--output", help="An empty or new folder for the model package.")
+    ],
+    environment: EnvironmentOption = None,
+    digest: Annotated[
+        str | None,
+        typer.Option("--digest", help="Refuse unless the version has this model.sha256 digest."),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write one registered version as a model package (its files and a manifest, digest
+    checked) for `azure deploy --model-package` in another environment's workspace."""
+    from .promotion import export_version
+
+    with _clean_errors():
+        settings = _settings(config)
+        env = _environment(settings, environment)
+        client = _client(settings, env)
+        package = export_version(
+            client, settings.model_name, version, output, expected_digest=digest
+        )
+    _echo(
+        f"model {package.name} v{package.version} (digest {package.digest[:12]}) from "
+        f"{package.source_workspace} -> {output}"
+    )
 
 
 def rollback(environment: EnvironmentOption = None, config: ConfigOption = None) -> None:
