@@ -67,7 +67,8 @@ needs_azure_devops = pytest.mark.skipif(not HAS_AZURE_DEVOPS, reason="baked with
 
 
 def gh(expression: str) -> str:
-    """A GitHub Actions expression, spelled so that the template's Jinja leaves it alone."""
+    """A GitHub Actions (or Azure Pipelines template) expression, spelled so that the
+    template's Jinja leaves it alone."""
     return "${" + "{ " + expression + " }" + "}"
 
 
@@ -202,7 +203,20 @@ def test_github_jobs_have_timeouts_and_current_runners():
         if "uses" in job:
             continue  # a reusable workflow call: its own jobs have timeouts
         assert isinstance(job.get("timeout-minutes"), int), f"{workflow}/{job_id}"
-        assert job["runs-on"] in {"ubuntu-24.04", "ubuntu-latest"}, f"{workflow}/{job_id}"
+        if not logs_in(job):
+            assert job["runs-on"] in {"ubuntu-24.04", "ubuntu-latest"}, f"{workflow}/{job_id}"
+            continue
+        # A job that talks to Azure runs where the environment's runner variable says (a
+        # private workspace is reachable only from inside its VNet), else on a hosted runner.
+        if workflow == "redeploy":
+            choices = [
+                f"inputs.environment == '{env}' && vars.AZURE_RUNNER_{env.upper()}"
+                for env in ENVIRONMENTS
+            ]
+            expected = gh(" || ".join([*choices, "'ubuntu-24.04'"]))
+        else:
+            expected = gh(f"vars.AZURE_RUNNER_{job['environment'].upper()} || 'ubuntu-24.04'")
+        assert job["runs-on"] == expected, f"{workflow}/{job_id}"
 
 
 @needs_github
@@ -448,6 +462,25 @@ def test_azure_devops_manual_run_offers_every_environment():
 def test_azure_devops_uses_no_retired_image_and_fails_loudly():
     pipeline = load(AZURE_PIPELINE)
     assert pipeline["pool"]["vmImage"] in {"ubuntu-24.04", "ubuntu-latest"}
+    parameters = {p["name"]: p for p in pipeline["parameters"]}
+    for env in ENVIRONMENTS:
+        assert parameters[f"pool_{env}"]["default"] == "hosted"
+    # A stage that talks to Azure runs in its environment's pool parameter: hosted, or a pool
+    # inside the environment's VNet (a private workspace is reachable only from there).
+    for stage in azure_stages():
+        (job,) = stage["jobs"] if "deployment" in stage["jobs"][0] else [None]
+        if job is None:
+            assert "pool" not in stage, stage["stage"]
+            continue
+        name = (
+            "parameters[format('pool_{0}', parameters.environment)]"
+            if stage["stage"] == "redeploy"
+            else f"parameters.pool_{job['environment']}"
+        )
+        assert stage["pool"] == {
+            gh(f"if eq({name}, 'hosted')"): {"vmImage": "ubuntu-24.04"},
+            gh("else"): {"name": gh(name)},
+        }, stage["stage"]
     for stage, job in azure_jobs():
         for step in azure_job_steps(job):
             assert not step.get("continueOnError"), f"{stage}: failures must fail the run"
