@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -89,44 +91,58 @@ def test_missing_version_missing_digest_and_a_clashing_copy_are_refused(tmp_path
     assert target.models.registered == []
 
 
-def test_deploy_copies_from_the_first_environment_before_the_rollout(
-    tmp_path, empty_store, monkeypatch
-) -> None:
-    """The source client ignores AZURE_ML_WORKSPACE (it names the target in CI); the rollout
-    only starts once the version is in the target; a refusal is one line, exit code 1."""
+@dataclass
+class TwoWorkspaces:
+    """The CLI in front of two environments' workspaces: which environments it asked for
+    (with AZURE_ML_WORKSPACE at that moment), and which versions reached the rollout."""
+
+    first: str
+    later: str
+    source: FakeMLClient
+    target: FakeMLClient
+    asked: list[tuple[str | None, str | None]] = field(default_factory=list)
+    rolled: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def two_workspaces(tmp_path, empty_store, monkeypatch) -> TwoWorkspaces:
     project = azure_project(tmp_path / "project", empty_store)
     first, *later = workspace.infra_environments(project)
     if not later:
         pytest.skip("one environment: nothing to promote to")
     monkeypatch.chdir(project)
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
-    monkeypatch.setenv("AZURE_ML_WORKSPACE", "mlw-prod")
-    source, target = workspaces(tmp_path)
-    asked: list[tuple[str | None, str | None]] = []
+    world = TwoWorkspaces(first, later[-1], *workspaces(tmp_path))
 
     def client(settings, environment=None):
-        import os
-
-        asked.append((environment, os.environ.get("AZURE_ML_WORKSPACE")))
-        return {first: source, later[-1]: target}[environment]
-
-    rolled: list[str] = []
+        world.asked.append((environment, os.environ.get("AZURE_ML_WORKSPACE")))
+        return {world.first: world.source, world.later: world.target}[environment]
 
     def roll_out(client, settings, environment, version, log):
-        rolled.append(version)
+        world.rolled.append(version)
         assert (MODEL, version) in client.models.stored
         raise PipelineError("stopped here: the rollout is tested elsewhere")
 
     monkeypatch.setattr(workspace, "ml_client", client)
     monkeypatch.setattr(deploy_cli, "roll_out", roll_out)
+    return world
+
+
+def test_deploy_copies_from_the_first_environment_before_the_rollout(
+    two_workspaces, monkeypatch
+) -> None:
+    """The source client ignores AZURE_ML_WORKSPACE (it names the target in CI); the rollout
+    only starts once the version is in the target; a refusal is one line, exit code 1."""
+    world = two_workspaces
+    monkeypatch.setenv("AZURE_ML_WORKSPACE", "mlw-prod")
     runner = CliRunner()
-    promote = ["azure", "deploy", "--environment", later[-1], "--version", "3"]
+    promote = ["azure", "deploy", "--environment", world.later, "--version", "3"]
     result = runner.invoke(app, promote)
     assert "registered in mlw-prod from mlw-dev" in result.output
-    assert rolled == ["3"] and len(target.models.registered) == 1
-    assert asked == [(later[-1], "mlw-prod"), (first, None)]
+    assert world.rolled == ["3"] and len(world.target.models.registered) == 1
+    assert world.asked == [(world.later, "mlw-prod"), (world.first, None)]
     result = runner.invoke(app, [*promote[:-1], "9"])
-    assert result.exit_code == 1 and rolled == ["3"]
+    assert result.exit_code == 1 and world.rolled == ["3"]
     assert "v9 is not in workspace mlw-dev" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, [*promote, "--from-environment", "x"])
     assert result.exit_code == 1 and "--from-environment 'x'" in result.output
@@ -183,60 +199,44 @@ def test_an_altered_or_foreign_package_registers_nothing(tmp_path) -> None:
 
 
 def test_ci_path_export_then_deploy_never_touches_the_first_workspace_from_later_ones(
-    tmp_path, empty_store, monkeypatch
+    two_workspaces, tmp_path
 ) -> None:
     """`azure export-model` runs with the first environment's identity; `azure deploy
     --model-package --digest` with the later one's asks for its own workspace only, refuses
     a digest that is not the gate's before any rollout, and summarizes the refusal."""
-    project = azure_project(tmp_path / "project", empty_store)
-    first, *later = workspace.infra_environments(project)
-    if not later:
-        pytest.skip("one environment: nothing to promote to")
-    monkeypatch.chdir(project)
-    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-000000000000")
-    source, target = workspaces(tmp_path)
-    asked: list[str | None] = []
-    clients = {first: source, later[-1]: target}
+    world = two_workspaces
+    first, later = world.first, world.later
+    source, target, rolled = world.source, world.target, world.rolled
 
-    def client(settings, environment=None):
-        asked.append(environment)
-        return clients[environment]
+    def asked() -> list[str | None]:
+        return [environment for environment, _ in world.asked]
 
-    rolled: list[str] = []
-
-    def roll_out(client, settings, environment, version, log):
-        rolled.append(version)
-        assert (MODEL, version) in client.models.stored
-        raise PipelineError("stopped here: the rollout is tested elsewhere")
-
-    monkeypatch.setattr(workspace, "ml_client", client)
-    monkeypatch.setattr(deploy_cli, "roll_out", roll_out)
     runner = CliRunner()
     digest = source.models.get(MODEL, "3").tags[DIGEST_TAG]
     package = tmp_path / "artifact"
     export = ["azure", "export-model", "--environment", first, "--version", "3"]
     result = runner.invoke(app, [*export, "--digest", digest, "--output", str(package)])
     assert result.exit_code == 0, result.output
-    assert f"(digest {digest[:12]}) from mlw-dev" in result.output and asked == [first]
+    assert f"(digest {digest[:12]}) from mlw-dev" in result.output and asked() == [first]
 
-    asked.clear()
-    deploy = ["azure", "deploy", "--environment", later[-1], "--model-package", str(package)]
+    world.asked.clear()
+    deploy = ["azure", "deploy", "--environment", later, "--model-package", str(package)]
     summary = tmp_path / "deploy.json"
     result = runner.invoke(app, [*deploy, "--digest", "2" * 64, "--summary", str(summary)])
-    assert result.exit_code == 1 and rolled == [] and asked == [later[-1]]
+    assert result.exit_code == 1 and rolled == [] and asked() == [later]
     assert "not the expected 222222222222: nothing deployed" in result.output
     assert json.loads(summary.read_text())["succeeded"] is False
     assert target.models.registered == []
 
     result = runner.invoke(app, [*deploy, "--version", "3", "--digest", digest])
-    assert rolled == ["3"] and asked == [later[-1], later[-1]]
+    assert rolled == ["3"] and asked() == [later, later]
     assert len(target.models.registered) == 1 and "stopped here" in result.output
     result = runner.invoke(app, [*deploy, "--from-environment", first])
     assert result.exit_code == 1 and "not both" in result.output and rolled == ["3"]
     # Redeploying in a later environment uses only what its own workspace holds.
-    own = ["azure", "deploy", "--environment", later[-1], "--from-environment", later[-1]]
+    own = ["azure", "deploy", "--environment", later, "--from-environment", later]
     result = runner.invoke(app, [*own, "--version", "7"])
-    assert result.exit_code == 1 and rolled == ["3"] and set(asked) == {later[-1]}
+    assert result.exit_code == 1 and rolled == ["3"] and set(asked()) == {later}
     assert "v7 is not registered in workspace mlw-prod" in result.output
     result = runner.invoke(app, [*export, "--output", str(package)])
     assert result.exit_code == 1 and "is not empty" in result.output
