@@ -28,6 +28,13 @@ from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1]
 SHARED_ENVIRONMENTS = (".venv", ".tools", "node_modules")
+# What the project's Makefile installs from (its `setup` prerequisites).
+PROJECT_INSTALL_INPUTS = (
+    "requirements.lock",
+    "pyproject.toml",
+    "requirements-tools.lock",
+    "package-lock.json",
+)
 VENV = TEMPLATE_DIR / ".venv"
 
 
@@ -53,8 +60,20 @@ def link_shared_environments(project_dir: Path) -> None:
         link = project_dir / name
         if not link.exists():
             link.symlink_to(source, target_is_directory=True)
-        # Mark them up to date so the project's Makefile never reinstalls into the shared copies.
-        (source / ".installed").touch(exist_ok=True)
+        stamp = source / ".installed"
+        if not stamp.exists():
+            stamp.touch()
+    # The project's Makefile must see the shared installs as up to date, so that it never
+    # reinstalls into them: date the baked project's install inputs back to before the oldest
+    # stamp, rather than touching the stamps (that would hide a real lock change from the
+    # template's own `make setup`).
+    oldest = min(
+        (TEMPLATE_DIR / name / ".installed").stat().st_mtime for name in SHARED_ENVIRONMENTS
+    )
+    for name in PROJECT_INSTALL_INPUTS:
+        path = project_dir / name
+        if path.exists():
+            os.utime(path, (oldest - 1, oldest - 1))
 
 
 @contextmanager

@@ -47,3 +47,20 @@ def test_generated_ci_installs_through_make_setup(ci: Path) -> None:
 def test_generated_ci_installs_nothing_outside_make_setup(ci: Path) -> None:
     text = ci.read_text()
     assert not INSTALL.search(text), "an install outside `make setup` would skip its settings"
+
+
+def test_linking_a_bake_keeps_both_setups_honest(bake) -> None:
+    """A baked project reuses the template's installs: its `make setup` must see them as up to
+    date (or it would reinstall into the shared copies), and the template's own stamps must
+    keep their dates (or a real lock change would never reinstall the template)."""
+    import subprocess
+
+    from template_tools import SHARED_ENVIRONMENTS, link_shared_environments
+
+    stamps = [TEMPLATE_DIR / name / ".installed" for name in SHARED_ENVIRONMENTS]
+    before = [stamp.stat().st_mtime_ns for stamp in stamps]
+    project = bake()
+    link_shared_environments(project)
+    assert [stamp.stat().st_mtime_ns for stamp in stamps] == before
+    up_to_date = subprocess.run(["make", "-q", "setup"], cwd=project, check=False)
+    assert up_to_date.returncode == 0, "the baked project's `make setup` would reinstall"
