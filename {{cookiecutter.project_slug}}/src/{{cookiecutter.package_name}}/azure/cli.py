@@ -16,9 +16,16 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..config import Settings
 from ..options import ConfigOption, EnvironmentOption
-from .deploy_cli import deploy, endpoint_status, export_model, rollback, score_batch
+from .deploy_cli import (
+    cli_settings,
+    deploy,
+    endpoint_status,
+    export_model,
+    rollback,
+    score_batch,
+    workspace_client,
+)
 
 app = typer.Typer(
     name="azure",
@@ -33,18 +40,6 @@ app.command("export-model")(export_model)
 app.command("rollback")(rollback)
 app.command("score-batch")(score_batch)
 console = Console(highlight=False)
-
-
-def _settings(config: Path | None) -> Settings:
-    from ..cli import settings_from
-
-    return settings_from(config)
-
-
-def _client(settings: Settings, environment: str | None):
-    from . import workspace
-
-    return workspace.ml_client(settings, environment)
 
 
 def _say_derived(coordinates) -> None:
@@ -63,13 +58,13 @@ def setup(environment: EnvironmentOption = None, config: ConfigOption = None) ->
     from ..cli import clean_errors
 
     with clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         from .workspace import resolve_workspace
         from .workspace_setup import setup_workspace
 
         coordinates = resolve_workspace(settings, environment)
         _say_derived(coordinates)
-        changes = setup_workspace(settings, _client(settings, environment), coordinates)
+        changes = setup_workspace(settings, workspace_client(settings, environment), coordinates)
     for part, changed in changes.items():
         console.print(f"{part}: {', '.join(changed) if changed else 'up to date'}", soft_wrap=True)
 
@@ -97,7 +92,7 @@ def submit(
     from ..errors import PipelineError
 
     with clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         if dry_run:
             if output is None:
                 raise PipelineError("--dry-run needs --output DIR for the YAML files")
@@ -112,7 +107,7 @@ def submit(
 
         result = submit_training(
             settings,
-            _client(settings, environment),
+            workspace_client(settings, environment),
             wait=wait,
             timeout_minutes=timeout_minutes,
             environment=environment,
@@ -151,12 +146,14 @@ def status(
             from ..errors import PipelineError
 
             raise PipelineError("Name a JOB (from `azure submit`), or pass --endpoint")
-        settings = _settings(config)
+        settings = cli_settings(config)
         from .submit import job_status
         from .workspace import resolve_workspace
 
         coordinates = resolve_workspace(settings, environment)
-        overall, steps, outcome = job_status(_client(settings, environment), coordinates, job)
+        overall, steps, outcome = job_status(
+            workspace_client(settings, environment), coordinates, job
+        )
     if as_json:
         record = {
             "job": job,
@@ -191,13 +188,13 @@ def schedule(
     from ..cli import clean_errors
 
     with clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         from .schedule import build_schedule, schedule_name
         from .submit import azure_call, build_training_job
         from .workspace import resolve_workspace
 
         coordinates = resolve_workspace(settings, environment)
-        client = _client(settings, environment)
+        client = workspace_client(settings, environment)
         name = schedule_name(coordinates.environment)
         if disable:
             azure_call(

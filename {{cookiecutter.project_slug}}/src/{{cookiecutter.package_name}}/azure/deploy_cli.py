@@ -27,7 +27,8 @@ TERMINAL_JOB_STATES = {"Completed", "Failed", "Canceled", "NotResponding", "Paus
 EXIT_TIMEOUT = 124
 
 
-def _settings(config: Path | None) -> Settings:
+def cli_settings(config: Path | None) -> Settings:
+    """The settings every `azure` command starts from (imported late: `--help` stays fast)."""
     from ..cli import settings_from
 
     return settings_from(config)
@@ -135,7 +136,7 @@ def write_dry_run(
 # --- the real thing ---------------------------------------------------------------------------
 
 
-def _client(settings: Settings, environment: str) -> Any:
+def workspace_client(settings: Settings, environment: str | None) -> Any:
     from .workspace import ml_client
 
     return ml_client(settings, environment)
@@ -375,7 +376,7 @@ def deploy(
     The online endpoint first (any failure puts all traffic back on the previous deployment),
     then the batch endpoint. --dry-run --output DIR only writes the YAML."""
     try:
-        settings = _settings(config)
+        settings = cli_settings(config)
         env = _environment(settings, environment)
         if dry_run:
             if output is None:
@@ -393,7 +394,7 @@ def deploy(
                 "Check: az ml online-endpoint create --file ... (see docs/deployment.md)"
             )
             return
-        client = _client(settings, env)
+        client = workspace_client(settings, env)
         version = _bring_version(
             client,
             settings,
@@ -437,9 +438,9 @@ def export_model(
     from .promotion import export_version
 
     with _clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         env = _environment(settings, environment)
-        client = _client(settings, env)
+        client = workspace_client(settings, env)
         package = export_version(
             client, settings.model_name, version, output, expected_digest=digest
         )
@@ -456,9 +457,9 @@ def rollback(environment: EnvironmentOption = None, config: ConfigOption = None)
     from .endpoint_ops import PREVIOUS_PREFIX
 
     with _clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         env = _environment(settings, environment)
-        client = _client(settings, env)
+        client = workspace_client(settings, env)
         from . import endpoints, rollout
         from .endpoint_ops import AzureEndpointOperations, journal_from_tags
 
@@ -518,9 +519,9 @@ def score_batch(
 ) -> None:
     """Submit a batch scoring job to the batch endpoint; prints the job name."""
     with _clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         env = _environment(settings, environment)
-        client = _client(settings, env)
+        client = workspace_client(settings, env)
         from . import endpoints
 
         names = endpoints.endpoint_names(settings, env)
@@ -583,9 +584,9 @@ def describe_endpoint(
 def endpoint_status(environment: EnvironmentOption = None, config: ConfigOption = None) -> None:
     """Traffic, deployments, the deployment record and where the last rollout stands."""
     with _clean_errors():
-        settings = _settings(config)
+        settings = cli_settings(config)
         env = _environment(settings, environment)
-        client = _client(settings, env)
+        client = workspace_client(settings, env)
         from . import endpoints
 
         names = endpoints.endpoint_names(settings, env)
