@@ -284,6 +284,7 @@ def test_github_later_environments_get_the_model_as_a_package():
     assert upload["with"]["name"] == "model-package"
     assert upload["with"]["path"] == gh("runner.temp") + "/model-package"
     assert upload["with"]["if-no-files-found"] == "error"
+    assert upload["with"]["overwrite"] is True, "a re-run of train must replace its package"
     for env in later:
         job_steps = jobs[f"deploy-{env}"]["steps"]
         (download,) = [
