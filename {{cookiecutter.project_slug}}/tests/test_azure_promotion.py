@@ -186,6 +186,8 @@ def test_an_altered_or_foreign_package_registers_nothing(tmp_path) -> None:
         import_version(target, package, log=print, version="4")
     with pytest.raises(PipelineError, match="not the expected 333333333333"):
         import_version(target, package, log=print, expected_digest="3" * 64)
+    with pytest.raises(PipelineError, match=f"holds model {MODEL}, not another_model"):
+        import_version(target, package, log=print, name="another_model")
     (package / FILES / "model.pkl").write_text("tampered on the way")
     with pytest.raises(PipelineError, match="the package was altered; nothing was registered"):
         import_version(target, package, log=print)

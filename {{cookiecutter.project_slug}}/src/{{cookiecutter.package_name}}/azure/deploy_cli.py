@@ -313,12 +313,13 @@ def _bring_version(
         if from_environment is not None:
             raise PipelineError("use --model-package or --from-environment, not both")
         package = import_version(
-            client, model_package, log=_echo, version=version, expected_digest=digest
+            client,
+            model_package,
+            log=_echo,
+            name=settings.model_name,
+            version=version,
+            expected_digest=digest,
         )
-        if package.name != settings.model_name:
-            raise PipelineError(
-                f"{model_package} holds model {package.name}, not {settings.model_name}"
-            )
         return package.version
     first = infra_environments(settings.project_dir)[0]
     source_env = _environment(settings, from_environment or first, "--from-environment")

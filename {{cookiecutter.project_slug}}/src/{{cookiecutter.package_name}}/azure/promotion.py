@@ -162,15 +162,19 @@ def import_version(
     folder: Path,
     *,
     log: Callable[[str], None],
+    name: str | None = None,
     version: str | None = None,
     expected_digest: str | None = None,
 ) -> ModelPackage:
     """Register the packaged version in `target` unless the same bytes are already there.
-    Refuses, registering nothing, a package that is not the `version` (or digest) asked for,
-    one whose files do not match its digest, and a target version with another digest."""
+    Refuses, registering nothing, a package that is not the model `name`, `version` (or
+    digest) asked for, one whose files do not match its digest, and a target version with
+    another digest."""
     from azure.ai.ml.entities import Model
 
     package = read_package(folder)
+    if name is not None and name != package.name:
+        raise PipelineError(f"{folder} holds model {package.name}, not {name}")
     if version is not None and version != package.version:
         raise PipelineError(
             f"{folder} holds {package.name} v{package.version}, not the requested v{version}"
@@ -214,5 +218,5 @@ def promote_version(
         return False
     with tempfile.TemporaryDirectory() as folder:
         export_version(source, name, version, Path(folder) / "package", expected_digest=digest)
-        import_version(target, Path(folder) / "package", log=log, version=version)
+        import_version(target, Path(folder) / "package", log=log, name=name, version=version)
     return True
