@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -105,6 +106,40 @@ def wait_for_health(
             pass  # gunicorn accepts connections before its workers have loaded the model
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not become healthy within {timeout:.0f} s")
+
+
+def launch(arguments: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`python <arguments>` in its own session (so `stop` ends it and all its workers), output
+    appended to `log`: an unread pipe would fill up and stall the server."""
+    with log.open("a") as handle:
+        return subprocess.Popen(
+            [sys.executable, *arguments],
+            cwd=cwd,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def start_healthy(
+    arguments: list[str],
+    *,
+    port: int,
+    cwd: Path,
+    env: dict[str, str],
+    log: Path,
+    timeout: float = 120,
+) -> subprocess.Popen:
+    """`launch` a server listening on `port` and return once it is healthy; a server that dies
+    or never answers is stopped before the error propagates."""
+    process = launch(arguments, cwd=cwd, env=env, log=log)
+    try:
+        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=timeout)
+    except BaseException:
+        stop(process)
+        raise
+    return process
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from azure_fixtures import azure_project
+from azure_fixtures import Poller, azure_project
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.azure import deploy_cli, endpoint_ops
@@ -139,6 +139,21 @@ def done(version: str, new: str, environment: str = "prod") -> RolloutState:
     )
 
 
+def mid_shift() -> RolloutState:
+    """v4 rolling out on green, blue still live, at the second traffic step."""
+    return RolloutState(
+        endpoint="ep",
+        environment="dev",
+        model_name=MODEL,
+        version="4",
+        digest="x",
+        new="green",
+        old="blue",
+        phase=Phase.SHIFT,
+        step=1,
+    )
+
+
 def test_the_record_keeps_the_replaced_version_as_the_rollback_target() -> None:
     first = endpoint_ops.record_tags(done("1", "blue"), {})
     assert first["deployed.version"] == "1" and "previous.version" not in first
@@ -150,18 +165,7 @@ def test_the_record_keeps_the_replaced_version_as_the_rollback_target() -> None:
 
 
 def test_journal_round_trips_through_endpoint_tags() -> None:
-    state = RolloutState(
-        endpoint="ep",
-        environment="dev",
-        model_name=MODEL,
-        version="4",
-        digest="x",
-        new="green",
-        old="blue",
-        phase=Phase.SHIFT,
-        step=1,
-        substep=1,
-    )
+    state = replace(mid_shift(), substep=1)
     tags = {"project": "p", **endpoint_ops.journal_tags(state)}
     assert endpoint_ops.journal_from_tags(tags) == state
     assert endpoint_ops.journal_from_tags({"project": "p"}) is None
@@ -235,17 +239,7 @@ def test_waiting_for_a_batch_job_honours_the_timeout() -> None:
 
 
 def test_endpoint_status_shows_an_unfinished_rollout() -> None:
-    state = RolloutState(
-        endpoint="ep",
-        environment="dev",
-        model_name=MODEL,
-        version="4",
-        digest="x",
-        new="green",
-        old="blue",
-        phase=Phase.SHIFT,
-        step=1,
-    )
+    state = mid_shift()
     tags = {
         **endpoint_ops.journal_tags(state),
         **endpoint_ops.record_tags(done("3", "blue"), {}),
@@ -266,14 +260,6 @@ def test_endpoint_status_shows_an_unfinished_rollout() -> None:
     finished = replace(state, phase=Phase.DONE)
     lines = deploy_cli.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(finished))
     assert lines[-1].startswith("last rollout finished")
-
-
-class Poller:
-    def __init__(self, value=None) -> None:
-        self.value = value
-
-    def result(self):
-        return self.value
 
 
 class FakeOnlineEndpoints:
@@ -313,7 +299,7 @@ def test_the_azure_shell_keeps_traffic_journal_and_record_on_the_endpoint(projec
         deleted.append(name)
         if len(deleted) > 1:
             raise ResourceNotFoundError("gone")
-        return Poller()
+        return Poller(None)
 
     client = SimpleNamespace(
         online_endpoints=online,

@@ -14,13 +14,12 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
-from serving_fixtures import free_port, make_frame, save_model, stop, wait_for_health
+from serving_fixtures import free_port, make_frame, save_model, start_healthy, stop
 
 from {{ cookiecutter.package_name }}.azure.endpoints import deployment_environment_variables
 from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES, load_settings
@@ -70,6 +69,21 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, empty_store: Path):
     return models, test, settings
 
 
+def start_azure_server(folder: Path, env: dict[str, str], port: int) -> subprocess.Popen:
+    """The inference server as the serving container starts it: the entry script Azure set,
+    nothing else; logs to `server.log` in `folder`, which is also its working directory."""
+    arguments = [
+        str(SRC / PACKAGE / "serving" / "server.py"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--entry_script",
+        env["AZUREML_ENTRY_SCRIPT"],
+    ]
+    return start_healthy(arguments, port=port, cwd=folder, env=env, log=folder / "server.log")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", FAMILIES)
 def test_score_py_serves_every_family_in_the_azure_layout(trained_models, tmp_path, family):
@@ -83,27 +97,9 @@ def test_score_py_serves_every_family_in_the_azure_layout(trained_models, tmp_pa
         **azure_layout(tmp_path, models[family]),
     }
     port = free_port()
-    with (tmp_path / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            # As the serving container starts it: the entry script Azure set, nothing else.
-            [
-                sys.executable,
-                str(SRC / PACKAGE / "serving" / "server.py"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--entry_script",
-                env["AZUREML_ENTRY_SCRIPT"],
-            ],
-            cwd=tmp_path,  # nothing of the project on the path but the copied code
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # From tmp_path: nothing of the project on the path but the copied code.
+    process = start_azure_server(tmp_path, env, port)
     try:
-        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=120)
         # Every float exactly as in the frame: pandas' to_json rounds to 10 digits, which can
         # move a value across a tree split stored in float32 (xgboost) and change a prediction.
         rows = test.astype(object).where(test.notna(), None).to_numpy().tolist()
@@ -183,24 +179,7 @@ def test_smoke_test_and_health_check_pass_against_the_real_scoring_script(tmp_pa
     env = {**os.environ, **deployment_environment_variables(settings.deployment)}
     env.update(azure_layout(tmp_path, model_dir), WORKER_COUNT="1")
     port = free_port()
-    with (tmp_path / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                str(SRC / PACKAGE / "serving" / "server.py"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--entry_script",
-                env["AZUREML_ENTRY_SCRIPT"],
-            ],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_azure_server(tmp_path, env, port)
     scoring_uri = f"http://127.0.0.1:{port}/score"
     client = SimpleNamespace(
         online_endpoints=SimpleNamespace(
@@ -215,7 +194,6 @@ def test_smoke_test_and_health_check_pass_against_the_real_scoring_script(tmp_pa
         ),
     )
     try:
-        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=120)
         ops = AzureEndpointOperations(client, settings, "ep", mark_serving=lambda state: None)
         ops.smoke_test("green")
         ops.check_health("green", 0)

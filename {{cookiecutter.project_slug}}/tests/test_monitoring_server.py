@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 import requests
 import yaml
-from serving_fixtures import free_port, make_frame, save_model, stop, wait_for_health
+from serving_fixtures import free_port, make_frame, save_model, start_healthy, stop
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
@@ -64,21 +63,10 @@ def project(tmp_path: Path) -> Path:
 
 def start(project: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
-    with (project / "serve.log").open("a") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "--port", str(port), "--workers", "2"],
-            cwd=project,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_for_health(process, f"http://127.0.0.1:{port}/", timeout=300)
-    except BaseException:
-        stop(process)
-        raise
-    return process
+    arguments = ["-c", SERVE, "--port", str(port), "--workers", "2"]
+    return start_healthy(
+        arguments, port=port, cwd=project, env=env, log=project / "serve.log", timeout=300
+    )
 
 
 def send(port: int, request_id: str, rows: int, seed: int) -> list:

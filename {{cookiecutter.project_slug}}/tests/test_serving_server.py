@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_fixtures import free_port, make_frame, save_model, stop, wait_for_health
+from serving_fixtures import free_port, launch, make_frame, save_model, stop, wait_for_health
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
@@ -29,19 +28,10 @@ COLUMNS = list(make_frame(1).columns)
 
 
 def start_serve(project: Path, port: int) -> subprocess.Popen:
-    """`serve` as the CLI runs it, from a project folder whose registry is at `project`.
-
-    Output goes to `serve.log` there: an unread pipe would fill up and stall the server."""
+    """`serve` as the CLI runs it, from a project folder whose registry is at `project`."""
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
-    with (project / "serve.log").open("w") as log:
-        return subprocess.Popen(
-            [sys.executable, "-c", SERVE, "--port", str(port), "--workers", "2"],
-            cwd=project,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # so `stop` can end the server and all its workers
-        )
+    arguments = ["-c", SERVE, "--port", str(port), "--workers", "2"]
+    return launch(arguments, cwd=project, env=env, log=project / "serve.log")
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mlflow
@@ -15,7 +13,7 @@ import pytest
 import requests
 from conftest import multiclass_frame
 from mlflow import MlflowClient
-from serving_fixtures import free_port, stop, wait_for_health
+from serving_fixtures import free_port, start_healthy, stop
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline
@@ -61,17 +59,9 @@ def test_xgboost_goes_through_gate_serving_and_batch(project: Path, tmp_path: Pa
 
     port = free_port()
     env = dict(os.environ, MLFLOW_TRACKING_URI=settings.tracking_uri)
-    with (tmp_path / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "--port", str(port), "--workers", "1"],
-            cwd=project,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    arguments = ["-c", SERVE, "--port", str(port), "--workers", "1"]
+    server = start_healthy(arguments, port=port, cwd=project, env=env, log=tmp_path / "serve.log")
     try:
-        wait_for_health(server, f"http://127.0.0.1:{port}/", timeout=120)
         records = json.loads(sample.to_json(orient="records"))
         response = requests.post(f"http://127.0.0.1:{port}/score", json=records, timeout=30)
         assert response.status_code == 200, response.text
