@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops_infra.dependencies import hardened_storage_account
+from mlops_infra.identity import assign
 from mlops_infra.naming import workspace_identity_name
 from mlops_infra.regions import storage_redundancy
 from mlops_infra.roles import DEPLOYER_ASSIGNABLE, ROLE_IDS, WORKSPACE_ROLES
@@ -178,21 +179,21 @@ class EnvironmentAccess(Construct):
 
         group = self.resource_group.id
         principal = self.identity.principal_id
-        _assign(self, "deploy", principal, group, role_definition_id=deployer_role_id)
-        _assign(
+        assign(self, "deploy", None, group, principal, role_definition_id=deployer_role_id)
+        assign(
             self,
             "assign",
-            principal,
+            "Role Based Access Control Administrator",
             group,
-            role="Role Based Access Control Administrator",
+            principal,
             condition=role_assignment_condition(list(ASSIGNABLE_ROLES.values()), principal),
         )
-        _assign(
+        assign(
             self,
             "state",
-            principal,
+            "Storage Blob Data Contributor",
             state.container_scope(slug, environment),
-            role="Storage Blob Data Contributor",
+            principal,
         ).node.add_dependency(state.containers[(slug, environment)])
 
         # The workspace's identity and the roles Azure ML needs, granted here (with the platform
@@ -206,9 +207,7 @@ class EnvironmentAccess(Construct):
             location=config.location,
         )
         for index, role in enumerate(WORKSPACE_ROLES):
-            _assign(
-                self, f"workspace-{index}", self.workspace_identity.principal_id, group, role=role
-            )
+            assign(self, f"workspace-{index}", role, group, self.workspace_identity.principal_id)
 
 
 def federations(project: Project, environment: str) -> list[tuple[str, str, str]]:
@@ -235,30 +234,6 @@ def federations(project: Project, environment: str) -> list[tuple[str, str, str]
             )
         )
     return result
-
-
-def _assign(
-    scope: Construct,
-    id_: str,
-    principal_id: str,
-    target_scope: str,
-    *,
-    role: str | None = None,
-    role_definition_id: str | None = None,
-    condition: str | None = None,
-) -> azurerm.role_assignment.RoleAssignment:
-    return azurerm.role_assignment.RoleAssignment(
-        scope,
-        id_,
-        scope=target_scope,
-        role_definition_name=role,
-        role_definition_id=role_definition_id,
-        principal_id=principal_id,
-        principal_type="ServicePrincipal",
-        skip_service_principal_aad_check=True,
-        condition=condition,
-        condition_version="2.0" if condition else None,
-    )
 
 
 class PlatformStack(TerraformStack):

@@ -98,15 +98,27 @@ class WorkspaceIdentity(Construct):
 
 
 def assign(
-    scope: Construct, id_: str, role: str, target_scope: str, principal_id: str
+    scope: Construct,
+    id_: str,
+    role: str | None,
+    target_scope: str,
+    principal_id: str,
+    *,
+    role_definition_id: str | None = None,
+    condition: str | None = None,
 ) -> azurerm.role_assignment.RoleAssignment:
+    """A role (by name, or a custom one by `role_definition_id`) for a service principal, with
+    an optional ABAC `condition`; the platform bootstrap assigns through this too."""
     return azurerm.role_assignment.RoleAssignment(
         scope,
         id_,
         scope=target_scope,
         role_definition_name=role,
+        role_definition_id=role_definition_id,
         principal_id=principal_id,
         principal_type="ServicePrincipal",
         # The identity is created in the same apply: do not wait for Graph replication.
         skip_service_principal_aad_check=True,
+        condition=condition,
+        condition_version="2.0" if condition else None,
     )
