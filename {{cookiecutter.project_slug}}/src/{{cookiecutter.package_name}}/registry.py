@@ -80,17 +80,9 @@ def _alias_unsupported(error: RegistryError) -> bool:
 def get_champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
     """The version currently promoted: the alias is authoritative; the production tag is the
     fallback for stores without aliases. None only when the store says nothing exists."""
-    try:
-        return call(
-            client,
-            "get_model_version_by_alias",
-            client.get_model_version_by_alias,
-            model_name,
-            CHAMPION_ALIAS,
-        )
-    except RegistryError as error:
-        if not (_missing(error) or _alias_unsupported(error)):
-            raise
+    champion = _champion_alias_call(client, "get_model_version_by_alias", model_name)
+    if champion is not None:
+        return champion
     tagged = [v for v in list_versions(client, model_name) if v.tags.get(PRODUCTION_TAG) == "true"]
     return max(tagged, key=lambda v: int(v.version), default=None)
 
@@ -170,18 +162,19 @@ def _set_alias(client: MlflowClient, model_name: str, version: str) -> None:
             raise
 
 
-def _delete_alias(client: MlflowClient, model_name: str) -> None:
+def _champion_alias_call(client: MlflowClient, method: str, model_name: str) -> Any:
+    """`client.<method>(model_name, CHAMPION_ALIAS)`; None when the alias, or aliases at all,
+    do not exist in this store. Any other registry error propagates."""
     try:
-        call(
-            client,
-            "delete_registered_model_alias",
-            client.delete_registered_model_alias,
-            model_name,
-            CHAMPION_ALIAS,
-        )
+        return call(client, method, getattr(client, method), model_name, CHAMPION_ALIAS)
     except RegistryError as error:
         if not (_missing(error) or _alias_unsupported(error)):
             raise
+        return None
+
+
+def _delete_alias(client: MlflowClient, model_name: str) -> None:
+    _champion_alias_call(client, "delete_registered_model_alias", model_name)
 
 
 def _set_production(client: MlflowClient, model_name: str, version: str) -> None:
