@@ -104,12 +104,10 @@ def monitor_schedule(settings: Settings) -> Any:
 
     numerical = NumericalDriftMetrics(normalized_wasserstein_distance=drift.min_effect)
     categorical = CategoricalDriftMetrics(jensen_shannon_distance=drift.min_effect)
-    quality_numerical = DataQualityMetricsNumerical(
-        null_value_rate=0.05, data_type_error_rate=0.01, out_of_bounds_rate=0.05
-    )
-    quality_categorical = DataQualityMetricsCategorical(
-        null_value_rate=0.05, data_type_error_rate=0.01, out_of_bounds_rate=0.05
-    )
+    # The same data-quality bounds for numeric and categorical features.
+    rates = {"null_value_rate": 0.05, "data_type_error_rate": 0.01, "out_of_bounds_rate": 0.05}
+    quality_numerical = DataQualityMetricsNumerical(**rates)
+    quality_categorical = DataQualityMetricsCategorical(**rates)
     signals = {
         "data_drift": DataDriftSignal(
             production_data=collected("model_inputs"),
