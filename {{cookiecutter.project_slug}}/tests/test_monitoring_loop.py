@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.cli.monitor import DRIFT_EXIT_CODE
 from {{ cookiecutter.package_name }}.config import load_settings
-from {{ cookiecutter.package_name }}.monitoring.cli import DRIFT_EXIT_CODE
 from {{ cookiecutter.package_name }}.registry import get_champion_version
 from {{ cookiecutter.package_name }}.tracking import configure_tracking
 

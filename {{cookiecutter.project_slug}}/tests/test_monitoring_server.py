@@ -33,7 +33,7 @@ from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLU
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow
-SERVE = "import typer; from {{ cookiecutter.package_name }}.serving.commands import serve; typer.run(serve)"
+SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 FLUSH_SECONDS = 1.0
 NAME = "{{ cookiecutter.package_name }}"
 

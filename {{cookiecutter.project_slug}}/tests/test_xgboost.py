@@ -18,9 +18,10 @@ from serving_fixtures import free_port, start_healthy, stop
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline
 from {{ cookiecutter.package_name }}.serving.batch import score_file
-from {{ cookiecutter.package_name }}.train import gpu_visible, train_builtin
+from {{ cookiecutter.package_name }}.train import train_builtin
+from {{ cookiecutter.package_name }}.xgboost_model import gpu_visible
 
-SERVE = "import typer; from {{ cookiecutter.package_name }}.serving.commands import serve; typer.run(serve)"
+SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 
 
 def test_xgboost_learns_text_labels_and_records_its_device() -> None:

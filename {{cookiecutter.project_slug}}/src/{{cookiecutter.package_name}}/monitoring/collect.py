@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-INFERENCE_LOG_ENV = "INFERENCE_LOG_DIR"
-FLUSH_SECONDS_ENV = "INFERENCE_LOG_FLUSH_SECONDS"
+from ..serving.local import FLUSH_SECONDS_ENV, INFERENCE_LOG_ENV
+
 # The variables azureml-ai-monitoring itself reads to know that collection is configured.
 AZURE_COLLECTOR_CONFIG_ENV = "AZUREML_MDC_CONFIG_PATH"
 AZURE_COLLECTOR_ENV = "AZUREML_MDC_ENABLED"

@@ -14,7 +14,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..errors import PipelineError
-from ..options import ConfigOption
+from .errors import exit_on_error, fail
+from .options import (
+    ConfigOption,
+    DryRunOutputOption,
+    EnvironmentOption,
+    dry_run_folder,
+    settings_from,
+)
+from .progress import ConsoleProgress
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -28,12 +36,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
-
-
-def _fail(error: Exception) -> typer.Exit:
-    errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -66,17 +68,13 @@ def drift(
     config: ConfigOption = None,
 ) -> None:
     """Compare current data with the champion's training reference; exit 3 on drift."""
-    from ..cli import ConsoleProgress, settings_from
-
     if backend not in ("local", "azure"):
-        raise _fail(PipelineError(f"--backend '{backend}' is not one of: local, azure"))
-    try:
+        raise fail(PipelineError(f"--backend '{backend}' is not one of: local, azure"))
+    with exit_on_error():
         settings = settings_from(config)
-        from .check import check_drift
+        from ..monitoring.check import check_drift
 
         check = check_drift(settings, data=data, since=since, output=output)
-    except (PipelineError, FileNotFoundError) as error:
-        raise _fail(error) from None
     result = check.result
     colour = "red" if result.drifted else "green"
     console.print(
@@ -87,9 +85,9 @@ def drift(
     if not result.drifted:
         raise typer.Exit(code=0)
     if retrain:
-        from .retrain import retrain_azure, retrain_local
+        from ..monitoring.retrain import retrain_azure, retrain_local
 
-        try:
+        with exit_on_error():
             if backend == "azure":
                 outcome = retrain_azure(settings, wait=wait, timeout_minutes=timeout_minutes)
             else:
@@ -100,8 +98,6 @@ def drift(
                     outcome = retrain_local(settings, progress)
                 finally:
                     progress.stop()
-        except PipelineError as error:
-            raise _fail(error) from None
         console.print(escape(outcome.summary()), soft_wrap=True)
     raise typer.Exit(code=DRIFT_EXIT_CODE)
 
@@ -111,35 +107,26 @@ def schedule(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Write and validate the YAML; create nothing.")
     ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", help="Folder for the --dry-run YAML files.")
-    ] = None,
-    environment: Annotated[
-        str | None, typer.Option("--environment", help="Deployment environment (e.g. dev).")
-    ] = None,
+    output: DryRunOutputOption = None,
+    environment: EnvironmentOption = None,
     config: ConfigOption = None,
 ) -> None:
     """The Azure ML model monitor and the scheduled `monitor drift --retrain` job."""
-    from ..cli import settings_from
-
-    try:
+    with exit_on_error():
         settings = settings_from(config)
-        from . import azure_monitor
+        from ..monitoring import azure_monitor
 
         cluster = _cluster_name(settings, environment)
         if dry_run:
-            if output is None:
-                raise PipelineError("--dry-run needs --output DIR for the YAML files")
-            paths = azure_monitor.write_definitions(settings, cluster, output)
-            azure_monitor.validate_definitions(output)
+            folder = dry_run_folder(output)
+            paths = azure_monitor.write_definitions(settings, cluster, folder)
+            azure_monitor.validate_definitions(folder)
             for path in paths:
                 console.print(f"wrote and validated {path}")
             return
         from ..azure.workspace import ml_client
 
         names = azure_monitor.create_schedules(settings, ml_client(settings, environment), cluster)
-    except (PipelineError, FileNotFoundError) as error:
-        raise _fail(error) from None
     console.print(f"created or updated schedules: {', '.join(names)}")
 
 
