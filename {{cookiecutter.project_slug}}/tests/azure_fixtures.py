@@ -45,6 +45,27 @@ def not_found(what: str) -> Exception:
     return ResourceNotFoundError(f"{what} not found")
 
 
+# Azure Resource Manager's tag limits, as the service enforces them (the fakes refuse what it
+# would refuse): at most 50 tag name-value pairs per resource, names up to 512 characters, values
+# up to 256. Source: learn.microsoft.com/azure/azure-resource-manager/management/tag-resources
+# (section "Limitations"), checked 2026-12-04 with the search tool.
+ARM_TAG_COUNT, ARM_TAG_NAME, ARM_TAG_VALUE = 50, 512, 256
+
+
+class ArmRefused(Exception):
+    """What ARM answers (HTTP 400) to a resource whose tags break its limits."""
+
+
+def arm_check_tags(tags: dict[str, str]) -> None:
+    if len(tags) > ARM_TAG_COUNT:
+        raise ArmRefused(f"InvalidTagCount: {len(tags)} tags > {ARM_TAG_COUNT}")
+    for name, value in tags.items():
+        if len(name) > ARM_TAG_NAME:
+            raise ArmRefused(f"InvalidTagNameLength: {name[:40]}")
+        if len(str(value)) > ARM_TAG_VALUE:
+            raise ArmRefused(f"InvalidTagValueLength: tag {name} has {len(str(value))} chars")
+
+
 class Poller:
     def __init__(self, value: Any) -> None:
         self.value = value

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from azure_fixtures import Poller, azure_project
+from azure_fixtures import Poller, arm_check_tags, azure_project
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.azure import endpoint_ops, status
@@ -276,6 +276,7 @@ class FakeOnlineEndpoints:
         return copy.deepcopy(self.endpoint)
 
     def begin_create_or_update(self, endpoint):
+        arm_check_tags(endpoint.tags or {})  # refused by ARM before anything changes
         self.endpoint = endpoint
         self.updates += 1
         return Poller(endpoint)
@@ -333,3 +334,7 @@ def test_the_azure_shell_keeps_traffic_journal_and_record_on_the_endpoint(projec
     ops.record_deployment(done_state)
     assert online.endpoint.tags["deployed.version"] == "2" and marked == [done_state]
     assert online.endpoint.tags["rollout.phase"] == "shift"  # the journal is untouched
+    failed = replace(state, phase=Phase.ROLLBACK, error="smoke test: " + "e" * 2000)
+    ops.save_state(failed)  # would be refused by ARM untruncated
+    assert len(online.endpoint.tags["rollout.error"]) == 256
+    assert ops.load_state().phase == Phase.ROLLBACK
