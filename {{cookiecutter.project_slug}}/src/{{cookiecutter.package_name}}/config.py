@@ -131,6 +131,8 @@ class TrackingSettings(_Section):
     artifact_location: Path = Path(".mlflow/artifacts")
     experiment_name: str = PACKAGE_NAME
     model_name: str = PACKAGE_NAME
+    # Model aliases: auto = off for azureml:// stores, else what one probe of the store finds.
+    aliases: Literal["auto", "on", "off"] = "auto"
 
 
 class ScheduleSettings(_Section):

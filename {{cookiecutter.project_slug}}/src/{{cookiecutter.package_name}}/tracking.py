@@ -9,6 +9,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from .config import Settings
+from .registry import configure_aliases
 
 
 def configure_tracking(settings: Settings) -> str:
@@ -22,6 +23,7 @@ def configure_tracking(settings: Settings) -> str:
         Path(urlparse(uri).path).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    configure_aliases(uri, settings.tracking.aliases)
     client = MlflowClient()
     name = settings.tracking.experiment_name
     experiment = client.get_experiment_by_name(name)
