@@ -291,6 +291,38 @@ def test_two_concurrent_runs_leave_exactly_one_champion(baseline: Path, tmp_path
     assert str(alias.version) == state["champion"]
 
 
+def test_two_first_runs_on_a_missing_store_both_finish_with_one_champion(
+    project: Path,
+) -> None:
+    """No store yet: both runs would migrate the same new SQLite file at once (alembic:
+    "Online migration expected to match one row"); the store lock makes them take turns."""
+    shutil.rmtree(project / ".mlflow")
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "run", "--model-family", family],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for family in ("logistic_regression", "dummy")
+    ]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+    state = registry_state(settings_for(project))
+    assert state["champion"] in {"1", "2"}
+    assert state["production"] == [state["champion"]]  # exactly one production version
+    assert state["deployment"].version == state["champion"]
+    # Either one run's gate saw the other's champion (and was compared with it), or both
+    # reached the gate on "no champion yet" and the later one reports the champion changed.
+    if all("no champion yet" in output for output in outputs):
+        assert any("champion changed" in output for output in outputs), outputs
+
+
 def test_a_model_swapped_after_evaluate_is_refused(project: Path, tmp_path: Path) -> None:
     """The step commands one by one, as Azure ML components run them, with the model folder
     replaced between evaluate and register."""
