@@ -25,6 +25,11 @@ from . import families
 from .errors import PipelineError
 
 PACKAGE_NAME = __name__.split(".")[0]
+# The one naming rule: every Azure name this project creates (environments, data assets,
+# schedules, monitors, endpoints, the infrastructure) starts with the project slug; the package
+# name is the Python import name only (`python -m`, component names), and the model's name is
+# `tracking.model_name`. A bake whose package name is not the slug with underscores keeps both.
+PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
 CONFIG_RELATIVE_PATH = Path("config") / "pipeline.yaml"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..config import PACKAGE_NAME, Settings
+from ..config import PACKAGE_NAME, PROJECT_SLUG, Settings
 from ..errors import PipelineError
 from ..lineage import file_sha256
 
@@ -43,7 +43,7 @@ def data_asset_spec(settings: Settings) -> DataAssetSpec:
             "'name:version' of a data asset already in the workspace"
         )
     digest = file_sha256(path)
-    name = f"{PACKAGE_NAME.replace('_', '-')}-training-data"
+    name = f"{PROJECT_SLUG}-training-data"
     return DataAssetSpec(name, digest[:VERSION_LENGTH], str(path), digest)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..config import PACKAGE_NAME, Settings
+from ..config import PACKAGE_NAME, PROJECT_SLUG, Settings
 from ..errors import PipelineError
 
 MONITOR_FILE = "monitor_schedule.yml"
@@ -135,7 +135,7 @@ def monitor_schedule(settings: Settings) -> Any:
         ),
     }
     return MonitorSchedule(
-        name=f"{settings.model_name}-monitor".replace("_", "-"),
+        name=f"{PROJECT_SLUG}-monitor",
         trigger=_cron(azure.monitor_cron),
         create_monitor=MonitorDefinition(
             compute=ServerlessSparkCompute(
@@ -149,7 +149,7 @@ def monitor_schedule(settings: Settings) -> Any:
             if azure.alert_emails
             else None,
         ),
-        tags={"project": PACKAGE_NAME, "model": settings.model_name},
+        tags={"project": PROJECT_SLUG, "model": settings.model_name},
     )
 
 
@@ -177,7 +177,7 @@ def drift_command(settings: Settings, cluster: str) -> Any:
         compute=cluster,
         identity=ManagedIdentityConfiguration(),
         environment_variables={"PYTHONPATH": "src"},
-        tags={"project": PACKAGE_NAME, "monitoring": "drift-retrain"},
+        tags={"project": PROJECT_SLUG, "monitoring": "drift-retrain"},
     )
 
 
@@ -193,10 +193,10 @@ def drift_job_schedule(settings: Settings, cluster: str) -> Any:
     from azure.ai.ml.entities import JobSchedule
 
     return JobSchedule(
-        name=f"{settings.model_name}-drift-retrain".replace("_", "-"),
+        name=f"{PROJECT_SLUG}-drift-retrain",
         trigger=_cron(settings.monitoring.azure.retrain_cron),
         create_job=drift_command(settings, cluster),
-        tags={"project": PACKAGE_NAME},
+        tags={"project": PROJECT_SLUG},
     )
 
 
