@@ -13,11 +13,17 @@ import pytest
 from conftest import copy_store
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND, INTERNAL_ERROR, PERMISSION_DENIED
+from mlflow.protos.databricks_pb2 import (
+    ENDPOINT_NOT_FOUND,
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+)
 
 from {{ cookiecutter.package_name }}.lineage import git_commit, model_digest
 from {{ cookiecutter.package_name }}.registry import (
     CHAMPION_ALIAS,
+    DIGEST_TAG,
     PRODUCTION_TAG,
     RegistryError,
     aliases_enabled,
@@ -256,3 +262,52 @@ def test_the_deployment_record_fits_azure_tags_and_round_trips(client: MlflowCli
     local = replace(longest, version="7", details={})
     record_deployment(settings, local, client)
     assert read_deployment(settings, "prod", client) == local
+
+
+def new_run(client: MlflowClient, tmp_path: Path):
+    experiment = client.get_experiment_by_name("e") or client.get_experiment(
+        client.create_experiment("e", artifact_location=(tmp_path / "artifacts").as_uri())
+    )
+    return client.create_run(experiment.experiment_id)
+
+
+def test_registration_creates_the_version_then_tags_it(
+    client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like Azure ML has: a store that refuses tags at creation. The version is created bare,
+    then tagged (values cut to 256 characters), and links the run its files belong to."""
+    create = client.create_model_version
+
+    def refuses_tags_at_creation(name, source, run_id=None, tags=None, **kwargs):
+        if tags:
+            raise MlflowException("tags at creation", error_code=INVALID_PARAMETER_VALUE)
+        return create(name, source, run_id=run_id, **kwargs)
+
+    monkeypatch.setattr(client, "create_model_version", refuses_tags_at_creation)
+    run = new_run(client, tmp_path)
+    source = f"{run.info.artifact_uri}/model"
+    tags = {"metric.f1": "0.9", "decision.final": "x" * 1000, DIGEST_TAG: "d" * 64}
+    version = register_version(client, "m", source, run.info.run_id, tags)
+    assert version.run_id == run.info.run_id and version.source == source
+    assert version.tags[DIGEST_TAG] == "d" * 64 and version.tags["metric.f1"] == "0.9"
+    assert len(version.tags["decision.final"]) == 256
+
+
+def test_a_version_whose_tagging_fails_has_no_digest(
+    client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_tag = client.set_model_version_tag
+    calls = {"count": 0}
+
+    def fails_on_the_second(*args):
+        calls["count"] += 1
+        if calls["count"] == 2:
+            raise MlflowException("store unavailable", error_code=INTERNAL_ERROR)
+        return set_tag(*args)
+
+    monkeypatch.setattr(client, "set_model_version_tag", fails_on_the_second)
+    run = new_run(client, tmp_path)
+    tags = {"a": "1", "b": "2", DIGEST_TAG: "d"}
+    with pytest.raises(RegistryError, match="can never be deployed"):
+        register_version(client, "m", f"{run.info.artifact_uri}/model", run.info.run_id, tags)
+    assert DIGEST_TAG not in client.get_model_version("m", "1").tags

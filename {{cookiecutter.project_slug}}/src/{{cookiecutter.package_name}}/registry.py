@@ -27,6 +27,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from .errors import PipelineError
+from .limits import fit_tag_value
 
 CHAMPION_ALIAS = "champion"
 PRODUCTION_TAG = "production"
@@ -176,8 +177,12 @@ def register_version(
     run_id: str,
     tags: dict[str, str],
 ) -> ModelVersion:
-    """Register the model stored at `source_uri` as a new version linked to `run_id` (the
-    training run)."""
+    """Register the model stored at `source_uri` (an artifact of run `run_id`, the same run)
+    as a new version, then tag it one tag at a time, in the order given.
+
+    Tags are never passed to `create_model_version` (Azure ML has refused tags at creation).
+    Put the digest last: a version whose tagging failed half-way has no digest, and `deploy`
+    refuses a version without one."""
     try:
         call(client, "create_registered_model", client.create_registered_model, model_name)
     except RegistryError as error:
@@ -186,16 +191,23 @@ def register_version(
             isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_ALREADY_EXISTS"
         ):
             raise
-    return call(
+    version = call(
         client,
         "create_model_version",
-        lambda: client.create_model_version(
-            model_name, source=source_uri, run_id=run_id, tags=tags
-        ),
+        lambda: client.create_model_version(model_name, source=source_uri, run_id=run_id),
     )
+    try:
+        tag_version(client, model_name, str(version.version), tags)
+    except RegistryError as error:
+        raise RegistryError(
+            f"{model_name} v{version.version} was created but tagging it failed, so it has no "
+            f"digest and can never be deployed: {error}"
+        ) from error
+    return get_version(client, model_name, str(version.version))
 
 
 def tag_version(client: MlflowClient, model_name: str, version: str, tags: dict[str, str]) -> None:
+    """One call per tag; values longer than Azure's 256 characters are cut with a marker."""
     for key, value in tags.items():
         call(
             client,
@@ -204,7 +216,7 @@ def tag_version(client: MlflowClient, model_name: str, version: str, tags: dict[
             model_name,
             version,
             key,
-            value,
+            fit_tag_value(str(value)),
         )
 
 

