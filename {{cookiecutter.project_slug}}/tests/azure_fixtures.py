@@ -82,7 +82,12 @@ class FakeAssets:
         self.stored: dict[tuple[str, str], Any] = {}
         self.created: list[Any] = []
 
-    def get(self, name: str, version: str) -> Any:
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
+        if label == "latest":  # the newest version stored under `name`
+            versions = [asset for (stored, _), asset in self.stored.items() if stored == name]
+            if not versions:
+                raise not_found(f"{self.kind} {name}@latest")
+            return versions[-1]
         if (name, version) not in self.stored:
             raise not_found(f"{self.kind} {name}:{version}")
         return self.stored[(name, version)]
