@@ -285,7 +285,9 @@ class InferenceLogSettings(_Section):
 class DriftSettings(_Section):
     """When `monitor drift` calls a feature, the predictions and the whole data set drifted."""
 
-    # A feature drifts when its test's p-value is below this level (the false-alarm rate)...
+    # A feature drifts when its tests reject at this level, controlled across all features
+    # together (Benjamini-Hochberg false discovery rate, so 30 features do not raise 30 times
+    # the false alarms of one)...
     p_value: float = Field(0.05, gt=0.0, lt=1.0)
     # ...and the shift is large enough to matter: normalized Wasserstein distance (numeric)
     # or Jensen-Shannon distance (categorical). 0 flags every statistically significant shift.
@@ -294,6 +296,13 @@ class DriftSettings(_Section):
     drifted_share: float = Field(0.3, gt=0.0, le=1.0)
     # Prediction drift alone also counts as drift.
     include_predictions: bool = True
+    # Fewer current rows than this are refused: a handful of rows says nothing about drift.
+    min_rows: int = Field(100, ge=1)
+    # A column's share of missing (or non-finite) values moving by at least this much is a
+    # data-quality signal; one such feature makes the whole check drift (a broken upstream
+    # feed must not hide behind drifted_share).
+    min_missing_change: float = Field(0.05, gt=0.0, le=1.0)
+    quality_is_drift: bool = True
 
 
 class AzureMonitorSettings(_Section):

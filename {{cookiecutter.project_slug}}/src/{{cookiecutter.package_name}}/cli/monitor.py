@@ -1,7 +1,9 @@
 """`<package> monitor ...`: drift checks, retraining on drift, and the Azure ML schedules.
 
 Exit codes of `monitor drift`: 0 no drift, 3 drift found (also after a retraining, whatever
-the gate decided), 1 bad input or any error. Heavy imports stay inside the commands.
+the gate decided), 1 bad input or any error. With `--no-fail-on-drift` (the scheduled Azure ML
+job) drift exits 0 too: it is an outcome, reported in the output and the MLflow metrics, and
+Azure ML marks a job that exits non-zero Failed. Heavy imports stay inside the commands.
 """
 
 from __future__ import annotations
@@ -65,16 +67,31 @@ def drift(
     timeout_minutes: Annotated[
         int, typer.Option("--timeout-minutes", min=1, help="Azure: how long --wait waits.")
     ] = 120,
+    environment: Annotated[
+        str,
+        typer.Option(
+            "--environment", help="Whose deployed model to check (its deployment record)."
+        ),
+    ] = "local",
+    fail_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-drift/--no-fail-on-drift",
+            help="Exit 3 on drift (default), or 0: drift is an outcome, not an error.",
+        ),
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
-    """Compare current data with the champion's training reference; exit 3 on drift."""
+    """Compare current data with the serving model's training reference; exit 3 on drift."""
     if backend not in ("local", "azure"):
         raise fail(PipelineError(f"--backend '{backend}' is not one of: local, azure"))
     with exit_on_error():
         settings = settings_from(config)
         from ..monitoring.check import check_drift
 
-        check = check_drift(settings, data=data, since=since, output=output)
+        check = check_drift(
+            settings, data=data, since=since, output=output, environment=environment
+        )
     result = check.result
     colour = "red" if result.drifted else "green"
     console.print(
@@ -99,7 +116,7 @@ def drift(
                 finally:
                     progress.stop()
         console.print(escape(outcome.summary()), soft_wrap=True)
-    raise typer.Exit(code=DRIFT_EXIT_CODE)
+    raise typer.Exit(code=DRIFT_EXIT_CODE if fail_on_drift else 0)
 
 
 @app.command()
