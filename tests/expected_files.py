@@ -125,6 +125,7 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_registry.py",
     "tests/test_monitoring_azure.py",
     "tests/test_monitoring_drift.py",
+    "tests/test_monitoring_log.py",
     "tests/test_monitoring_loop.py",
     "tests/test_monitoring_signals.py",
     "tests/test_monitoring_server.py",
@@ -141,6 +142,7 @@ TESTS_AND_BENCHMARKS = {
     "benchmarks/batch.py",
     "benchmarks/drift.py",
     "benchmarks/load.py",
+    "benchmarks/log_reading.py",
     "benchmarks/online.py",
     "benchmarks/startup.py",
 }
