@@ -127,6 +127,7 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_monitoring_drift.py",
     "tests/test_monitoring_log.py",
     "tests/test_monitoring_loop.py",
+    "tests/test_monitoring_quality.py",
     "tests/test_monitoring_signals.py",
     "tests/test_monitoring_server.py",
     "tests/test_serving_batch.py",

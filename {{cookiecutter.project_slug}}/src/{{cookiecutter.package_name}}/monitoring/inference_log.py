@@ -46,6 +46,7 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
+from ..data import missing_as_nan
 from ..errors import PipelineError
 from .reference import PREDICTION_COLUMN
 
@@ -345,7 +346,8 @@ def parse_window(window: str) -> timedelta:
 
 def read_window(root: Path, since: timedelta, now: datetime | None = None) -> pd.DataFrame:
     """Rows logged in the last `since`, from the hour folders that can hold them, read as one
-    Arrow table (one schema); unreadable segments are skipped with a warning."""
+    Arrow table (one schema; missing text as NaN); unreadable segments are skipped with a
+    warning."""
     import pyarrow as pa
 
     if not root.is_dir():
@@ -363,8 +365,8 @@ def read_window(root: Path, since: timedelta, now: datetime | None = None) -> pd
             if _segment_hour(path) >= first_hour
         ]
         tables, _ = _read_tables(segments)
-    frame = (
-        pa.concat_tables(tables, promote_options="default").to_pandas()
+    frame = (  # missing text as NaN, as training and the scoring server spell it
+        missing_as_nan(pa.concat_tables(tables, promote_options="default").to_pandas())
         if tables
         else pd.DataFrame()
     )
