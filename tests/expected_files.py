@@ -61,6 +61,7 @@ PACKAGE = {
     "src/{package}/config.py",
     "src/{package}/data.py",
     "src/{package}/deployments.py",
+    "src/{package}/drift_reference.py",
     "src/{package}/errors.py",
     "src/{package}/evaluate.py",
     "src/{package}/families.py",
@@ -86,8 +87,9 @@ PACKAGE = {
     "src/{package}/monitoring/check.py",
     "src/{package}/monitoring/collect.py",
     "src/{package}/monitoring/drift.py",
+    "src/{package}/monitoring/feedback.py",
     "src/{package}/monitoring/inference_log.py",
-    "src/{package}/monitoring/reference.py",
+    "src/{package}/monitoring/quality.py",
     "src/{package}/monitoring/report.py",
     "src/{package}/monitoring/retrain.py",
     "src/{package}/serving/__init__.py",
@@ -99,6 +101,7 @@ PACKAGE = {
     "src/{package}/serving/score.py",
     "src/{package}/serving/scoring.py",
     "src/{package}/serving/server.py",
+    "src/{package}/serving/trees.py",
 }
 
 TESTS_AND_BENCHMARKS = {
@@ -134,6 +137,7 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_serving_schema.py",
     "tests/test_serving_score.py",
     "tests/test_serving_server.py",
+    "tests/test_serving_trees.py",
     "tests/test_startup.py",
     "tests/test_train.py",
     "tests/test_xgboost.py",

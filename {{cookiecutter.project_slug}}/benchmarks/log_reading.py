@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from _common import machine_note
 
+from {{ cookiecutter.package_name }}.drift_reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     CORRELATION_ID,
     MODEL_VERSION,
@@ -31,7 +32,6 @@ from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     compact,
     read_window,
 )
-from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLUMN
 
 TARGET_SECONDS = 5.0
 

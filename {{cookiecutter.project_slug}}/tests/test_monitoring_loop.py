@@ -199,7 +199,7 @@ def test_drift_reads_the_verified_serving_model_and_can_report_without_failing(
     swapped in the artifact store is refused by digest, never compared."""
     from urllib.parse import unquote, urlparse
 
-    from {{ cookiecutter.package_name }}.monitoring.reference import (
+    from {{ cookiecutter.package_name }}.drift_reference import (
         PREDICTION_COLUMN,
         REFERENCE_FILE,
     )

@@ -23,13 +23,13 @@ from serving_fixtures import SERVE, free_port, make_frame, save_model, start_hea
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
+from {{ cookiecutter.package_name }}.drift_reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.lineage import model_digest
 from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     CORRELATION_ID,
     MODEL_VERSION,
     read_window,
 )
-from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow

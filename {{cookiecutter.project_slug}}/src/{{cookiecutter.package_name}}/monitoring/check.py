@@ -26,10 +26,10 @@ import pandas as pd
 from ..config import Settings
 from ..data import DataError, load_table, missing_as_nan
 from ..deployments import LOCAL_ENVIRONMENT
+from ..drift_reference import PREDICTION_COLUMN, REFERENCE_FILE, load_reference
 from ..errors import PipelineError
 from .drift import DriftResult, compare
 from .inference_log import CORRELATION_ID, TIMESTAMP, parse_window, read_window
-from .reference import PREDICTION_COLUMN, REFERENCE_FILE, load_reference
 from .report import render
 
 REPORT_FILE = "drift_report.html"

@@ -28,8 +28,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from ..config import DriftSettings
+from ..drift_reference import PREDICTION_COLUMN
 from ..errors import PipelineError
-from .reference import PREDICTION_COLUMN
 
 MISSING = "(missing)"
 HISTOGRAM_BINS = 30

@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 
 from ..data import missing_as_nan
+from ..drift_reference import PREDICTION_COLUMN
 from ..errors import PipelineError
-from .reference import PREDICTION_COLUMN
 
 logger = logging.getLogger("azmlinfsrv.inference_log")
 
