@@ -41,6 +41,13 @@ CI_VARIABLES = {
     "TF_STATE_CONTAINER",
 }
 GUID = r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+ORG_ID = "00000000-0000-0000-0000-000000000000"  # bootstrap.json's organization_id
+# The form Azure DevOps shows on a workload identity federation service connection created
+# today (Microsoft Entra issuer); the encoded parts are opaque to the bootstrap.
+ENTRA_SUBJECT = f"/eid1/c/pub/t/v4Bz3Kq1WUq/a/qjiQTTbgykaXjMSNPF8B/sc/{ORG_ID}/" + (
+    "11111111-2222-3333-4444-555555555555"
+)
+TENANT_REF = "${data.azurerm_client_config.client.tenant_id}"
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -61,6 +68,15 @@ project_scan = _load("template_project_scan", PROJECT_INFRA_DIR / "scan.py")
 
 def _private_variant() -> BootstrapConfig:
     raw = json.loads((BOOTSTRAP_DIR / "bootstrap.json").read_text())
+    # Phase 2 of the Azure DevOps set-up for `dev` only; `prod` is still pending.
+    first = raw["projects"][0]
+    raw["projects"][0] = {
+        **first,
+        "azure_devops": {
+            **first["azure_devops"],
+            "service_connection_subjects": {"dev": ENTRA_SUBJECT},
+        },
+    }
     second = {
         "project_slug": "fraud-detection-with-a-very-long-name-x1",
         "environments": ["d", "abcdefg", "prod"],
@@ -157,6 +173,27 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
                 }
             ]
         },
+        *[
+            {
+                "projects": [
+                    {
+                        "project_slug": "abc",
+                        "environments": ["dev"],
+                        "azure_devops": {
+                            "organization": "contoso",
+                            "organization_id": ORG_ID,
+                            "project": "mlops",
+                            "service_connection_subjects": {env: subject},
+                        },
+                    }
+                ]
+            }
+            for env, subject in (
+                ("dev", "sc://contoso/mlops/azure-abc-dev"),
+                ("dev", ENTRA_SUBJECT.replace(ORG_ID, "0" * 7 + "1" + ORG_ID[8:])),
+                ("prod", ENTRA_SUBJECT),
+            )
+        ],
     ],
     ids=[
         "no-projects",
@@ -165,6 +202,9 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
         "no-ci-provider",
         "duplicate-environments",
         "pull-requests-get-no-deployment-identity",
+        "retiring-azure-devops-subject-form",
+        "subject-of-another-organization",
+        "subject-for-an-unknown-environment",
     ],
 )
 def test_invalid_bootstrap_config_is_rejected(change: dict) -> None:
@@ -234,15 +274,25 @@ def test_each_environment_gets_its_own_identity_federated_for_that_environment_o
                         f"repo:{project.github.repository}:environment:{env}",
                     )
                 )
-            if project.azure_devops:
-                ado = project.azure_devops
-                expected.add(
-                    (
-                        f"https://vstoken.dev.azure.com/{ado.organization_id}",
-                        f"sc://{ado.organization}/{ado.project}/azure-{project.project_slug}-{env}",
-                    )
-                )
+            subject = (
+                project.azure_devops.service_connection_subjects.get(env)
+                if project.azure_devops
+                else None
+            )
+            if subject:
+                # The Microsoft Entra issuer of the tenant, never the retiring vstoken issuer.
+                expected.add((f"https://login.microsoftonline.com/{TENANT_REF}/v2.0", subject))
             assert subjects == expected
+    # Connections without a subject yet are named in an output (phase 1 of the set-up).
+    pending = tf["output"]["azure_devops_federation_pending"]["value"]
+    assert pending == [
+        f"azure-{p.project_slug}-{env}"
+        for p in config.projects
+        if p.azure_devops
+        for env in p.environments
+        if env not in p.azure_devops.service_connection_subjects
+    ]
+    assert {"default": 2, "private": 1}[label] == len(pending)
     # Every credential belongs to a deployment identity; none trusts pull requests or branches.
     assert {c["parent_id"] for c in credentials} == {identities[name] for name in deploy}
     for credential in credentials:
@@ -281,6 +331,9 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
             (deployer, group),
             ("Role Based Access Control Administrator", group),
             ("Storage Blob Data Contributor", state),
+            # Identity-based datastores upload with the caller's token: blob data on its own
+            # environment's group only (the condition forbids granting it to itself).
+            ("Storage Blob Data Contributor", group),
         }
         (rbac,) = [a for a in assignments if a["principal_id"] == principal and a.get("condition")]
         condition = rbac["condition"]

@@ -9,7 +9,7 @@ from mlops_infra.dependencies import hardened_storage_account
 from mlops_infra.identity import assign
 from mlops_infra.naming import workspace_identity_name
 from mlops_infra.regions import storage_redundancy
-from mlops_infra.roles import DEPLOYER_ASSIGNABLE, ROLE_IDS, WORKSPACE_ROLES
+from mlops_infra.roles import DEPLOYER_ASSIGNABLE, DEPLOYER_DATA_ROLE, ROLE_IDS, WORKSPACE_ROLES
 
 from .cdk import App, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
 from .config import BootstrapConfig, Project
@@ -29,7 +29,11 @@ STACK_NAME = "platform"
 # Terraform state is the one thing that cannot be rebuilt: keep deleted blobs twice as long.
 STATE_SOFT_DELETE_DAYS = 30
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-AZURE_DEVOPS_ISSUER = "https://vstoken.dev.azure.com/{organization_id}"
+# Azure DevOps service connections created today present the Microsoft Entra issuer (and a
+# subject Azure DevOps generates, see config.ENTRA_SUBJECT_PATTERN); the Azure DevOps issuer
+# `https://vstoken.dev.azure.com/<org-id>` retires on 2027-07-01
+# (learn.microsoft.com/azure/devops/pipelines/release/convert-service-connections, read 2026-12).
+AZURE_DEVOPS_ISSUER = "https://login.microsoftonline.com/{tenant_id}/v2.0"
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 
 # Resource providers the projects deploy with; their identities cannot register providers.
@@ -147,6 +151,7 @@ class EnvironmentAccess(Construct):
         rg: str,
         state: StateStorage,
         deployer_role_id: str,
+        tenant_id: str,
     ) -> None:
         super().__init__(scope, id_)
         slug = project.project_slug
@@ -165,7 +170,7 @@ class EnvironmentAccess(Construct):
             resource_group_name=rg,
             location=config.location,
         )
-        for name, subject, issuer in federations(project, environment):
+        for name, subject, issuer in federations(project, environment, tenant_id):
             azurerm.federated_identity_credential.FederatedIdentityCredential(
                 self,
                 f"federation-{name}",
@@ -195,6 +200,11 @@ class EnvironmentAccess(Construct):
             state.container_scope(slug, environment),
             principal,
         ).node.add_dependency(state.containers[(slug, environment)])
+        # Data-plane access to its own environment's storage only: `azure setup` switches the
+        # workspace datastores to identity-based access, so data-asset, environment and code
+        # uploads, `export-model` and the package import use the caller's own token. Granted
+        # here (the role-assignment condition forbids the identity granting itself any role).
+        assign(self, "data", DEPLOYER_DATA_ROLE, group, principal)
 
         # The workspace's identity and the roles Azure ML needs, granted here (with the platform
         # engineer's rights) before the workspace exists: the deployment identity may not grant
@@ -210,9 +220,12 @@ class EnvironmentAccess(Construct):
             assign(self, f"workspace-{index}", role, group, self.workspace_identity.principal_id)
 
 
-def federations(project: Project, environment: str) -> list[tuple[str, str, str]]:
+def federations(
+    project: Project, environment: str, tenant_id: str
+) -> list[tuple[str, str, str]]:
     """(credential name, subject, issuer) of the only pipelines that may log in as the
-    environment's identity: its GitHub environment and its Azure DevOps service connection."""
+    environment's identity: its GitHub environment and its Azure DevOps service connection
+    (once its subject is configured: phase 2 of the set-up, infra/README.md)."""
     slug = project.project_slug
     result = []
     if project.github:
@@ -223,17 +236,26 @@ def federations(project: Project, environment: str) -> list[tuple[str, str, str]
                 GITHUB_ISSUER,
             )
         )
-    if project.azure_devops:
-        ado = project.azure_devops
-        connection = azure_devops_service_connection(slug, environment)
+    if project.azure_devops and environment in project.azure_devops.service_connection_subjects:
         result.append(
             (
                 "azure-devops",
-                f"sc://{ado.organization}/{ado.project}/{connection}",
-                AZURE_DEVOPS_ISSUER.format(organization_id=ado.organization_id),
+                project.azure_devops.service_connection_subjects[environment],
+                AZURE_DEVOPS_ISSUER.format(tenant_id=tenant_id),
             )
         )
     return result
+
+
+def pending_azure_devops_connections(config: BootstrapConfig) -> list[str]:
+    """Service connections whose subject is not configured yet (phase 1 of the set-up)."""
+    return [
+        azure_devops_service_connection(project.project_slug, env)
+        for project in config.projects
+        if project.azure_devops
+        for env in project.environments
+        if env not in project.azure_devops.service_connection_subjects
+    ]
 
 
 class PlatformStack(TerraformStack):
@@ -306,6 +328,7 @@ class PlatformStack(TerraformStack):
                     rg=platform_rg.name,
                     state=state,
                     deployer_role_id=deployer.role_definition_resource_id,
+                    tenant_id=client.tenant_id,
                 )
                 groups.append(access.resource_group.id)
                 # Exactly the variables the environment's CI reads (the project's docs).
@@ -322,6 +345,13 @@ class PlatformStack(TerraformStack):
                     },
                 )
         deployer.assignable_scopes = groups
+        # Phase 1 of the Azure DevOps set-up: create these connections, copy each one's subject
+        # into bootstrap.json (service_connection_subjects) and apply again (infra/README.md).
+        TerraformOutput(
+            self,
+            "azure_devops_federation_pending",
+            value=pending_azure_devops_connections(config),
+        )
 
     def _audit_state_access(self, config: BootstrapConfig, rg: str, state: StateStorage) -> None:
         """State holds every project's secrets-in-plain-text: log who reads and writes it."""

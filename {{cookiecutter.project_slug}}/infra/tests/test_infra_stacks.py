@@ -13,6 +13,7 @@ from mlops_infra.roles import (
     DEPLOYER_ASSIGNABLE,
     QUEUE_CONSUMER_ROLE,
     QUEUE_SENDER_ROLE,
+    TELEMETRY_PUBLISHER_ROLE,
     WORKSPACE_ROLES,
 )
 
@@ -153,6 +154,8 @@ def test_registry_is_premium_without_admin_user(synthesis: Synthesis, isolation:
                 "retention_policy_in_days": 7,
             },
         )
+        # Azure refuses Docker Content Trust on new registries since 2026-05-31.
+        assert stack.only("azurerm_container_registry")["trust_policy_enabled"] is False
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
@@ -362,6 +365,8 @@ def test_compute_identity_has_least_privilege_roles(synthesis: Synthesis, isolat
             ("Storage Blob Data Contributor", stack.ref("azurerm_storage_account")),
             ("Key Vault Secrets User", stack.ref("azurerm_key_vault")),
             (QUEUE_CONSUMER_ROLE, _queue_scope(stack)),
+            # App Insights has local auth off: deployments publish with this identity's token.
+            (TELEMETRY_PUBLISHER_ROLE, stack.ref("azurerm_application_insights")),
         }
         assert {role for _, role, _ in COMPUTE_ROLES} < {role for role, _ in granted}
 
