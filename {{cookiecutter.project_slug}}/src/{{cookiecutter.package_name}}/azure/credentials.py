@@ -5,12 +5,13 @@ self-hosted runner that is an Azure VM, CI steps would then run as the VM's iden
 environment's deployment identity. So the place is decided first and exactly one credential
 serves it:
 
-| place | detected by | credential |
-| --- | --- | --- |
-| GitHub Actions | `GITHUB_ACTIONS=true` | `ClientAssertionCredential` that asks GitHub for a fresh OIDC token on every Entra exchange |
-| Azure Pipelines | `TF_BUILD=True` | `AzurePipelinesCredential` (refreshes through the pipeline's service connection) |
-| Azure ML job | `DEFAULT_IDENTITY_CLIENT_ID` | `ManagedIdentityCredential` of the cluster's user-assigned identity, by client id |
-| anywhere else | | `AzureCliCredential` (`az login`) |
+- GitHub Actions (`GITHUB_ACTIONS=true`): `ClientAssertionCredential` that asks GitHub for a
+  fresh OIDC token on every Entra exchange;
+- Azure Pipelines (`TF_BUILD=True`): `AzurePipelinesCredential`, which refreshes through the
+  pipeline's service connection;
+- an Azure ML job (`DEFAULT_IDENTITY_CLIENT_ID` set): `ManagedIdentityCredential` of the
+  cluster's user-assigned identity, by client id;
+- anywhere else: `AzureCliCredential` (`az login`).
 
 `AZURE_CREDENTIAL` (one of the kinds above: github, azure-pipelines, job, cli) overrides the
 detection. A place whose variables are missing fails with the variable to set: it never falls
@@ -88,9 +89,7 @@ def github_assertion(
     request_url = f"{url}{separator}audience={urllib.parse.quote(FEDERATION_AUDIENCE, safe='')}"
 
     def assertion() -> str:
-        request = urllib.request.Request(
-            request_url, headers={"Authorization": f"Bearer {bearer}"}
-        )
+        request = urllib.request.Request(request_url, headers={"Authorization": f"Bearer {bearer}"})
         with opener(request, timeout=GITHUB_TOKEN_TIMEOUT_SECONDS) as response:
             return json.loads(response.read())["value"]
 
