@@ -20,6 +20,7 @@ from conftest import PROJECT_DIR, make_project, write_config
 AZURE_FILES = (
     "pyproject.toml",
     "requirements.lock",
+    "requirements-azureml.lock",
     "infra/settings.json",
     "infra/mlops_infra/naming.py",
 )
