@@ -3,8 +3,9 @@
 Both are Docker build contexts on pinned Azure ML base images (never `latest`) that install
 `requirements-azureml.lock` (the runtime subset of `requirements.lock`: what the steps and the
 scoring script import, at the same pins; no dev or infra extras) with uv, bytecode precompiled
-(`UV_COMPILE_BYTECODE=1`) so jobs do not pay for compiling on start. The GPU image swaps the lean `xgboost-cpu` wheel for the CUDA build of
-the same version. Versions are content hashes: the same lock gives the same environment.
+(`UV_COMPILE_BYTECODE=1`) so jobs do not pay for compiling on start. The GPU image swaps the
+lean `xgboost-cpu` wheel for the CUDA build of the same version. Versions are content hashes:
+the same lock gives the same environment.
 """
 
 from __future__ import annotations
