@@ -88,6 +88,8 @@ def _private_variant() -> BootstrapConfig:
             "prefix": "abcdefgh",
             "location": "westus",  # no availability zones: state storage is GRS there
             "state_public_network_access": False,
+            # A platform whose private projects bring their own hub (or that has none).
+            "hub": None,
             "projects": [*raw["projects"], second],
         }
     )
@@ -123,6 +125,15 @@ def _by_name(tf: dict, resource_type: str, attribute: str = "id") -> dict[str, s
 
 def _environments(config: BootstrapConfig) -> list[tuple[str, str]]:
     return [(p.project_slug, env) for p in config.projects for env in p.environments]
+
+
+def _role(tf: dict, name_start: str) -> tuple[str, dict]:
+    (found,) = [
+        (logical_id, body)
+        for logical_id, body in _resources(tf, "azurerm_role_definition").items()
+        if body["name"].startswith(name_start)
+    ]
+    return found
 
 
 def _container(slug: str, env: str) -> str:
@@ -194,6 +205,8 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
                 ("prod", ENTRA_SUBJECT),
             )
         ],
+        {"hub": {"address_space": "20.0.0.0/24"}},
+        {"hub": {"address_space": "10.99.0.0/28"}},
     ],
     ids=[
         "no-projects",
@@ -205,6 +218,8 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
         "retiring-azure-devops-subject-form",
         "subject-of-another-organization",
         "subject-for-an-unknown-environment",
+        "hub-range-not-private",
+        "hub-range-too-small",
     ],
 )
 def test_invalid_bootstrap_config_is_rejected(change: dict) -> None:
@@ -310,8 +325,17 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
     groups = _by_name(tf, "azurerm_resource_group")
     (account_id,) = _resources(tf, "azurerm_storage_account")
     principals = _by_name(tf, "azurerm_user_assigned_identity", "principal_id")
-    (deployer_id,) = _resources(tf, "azurerm_role_definition")
+    deployer_id, _ = _role(tf, "MLOps environment deployer")
     deployer = _ref("azurerm_role_definition", deployer_id, "role_definition_resource_id")
+    hub_grant = set()
+    if config.hub is not None:
+        hub_role_id, _ = _role(tf, "MLOps hub network joiner")
+        hub_grant = {
+            (
+                _ref("azurerm_role_definition", hub_role_id, "role_definition_resource_id"),
+                groups[f"rg-{config.prefix}-mlops-hub"],
+            )
+        }
     assignments = list(_resources(tf, "azurerm_role_assignment").values())
     allowed_ids = {ROLE_IDS[role] for role in DEPLOYER_ASSIGNABLE}
     for slug, env in _environments(config):
@@ -334,6 +358,7 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
             # Identity-based datastores upload with the caller's token: blob data on its own
             # environment's group only (the condition forbids granting it to itself).
             ("Storage Blob Data Contributor", group),
+            *hub_grant,
         }
         (rbac,) = [a for a in assignments if a["principal_id"] == principal and a.get("condition")]
         condition = rbac["condition"]
@@ -352,7 +377,7 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
 @pytest.mark.parametrize("label", ["default", "private"])
 def test_the_deployer_role_is_narrower_than_contributor(synthesized: dict, label: str) -> None:
     tf, _, config = synthesized[label]
-    (role,) = _resources(tf, "azurerm_role_definition").values()
+    _, role = _role(tf, "MLOps environment deployer")
     (permissions,) = role["permissions"]
     assert "*" not in permissions["actions"]
     assert not [
@@ -449,7 +474,8 @@ def test_outputs_are_exactly_the_ci_variables_per_environment(
     }
     for slug, env in _environments(config):
         value = outputs["ci_" + slug.replace("-", "_") + "_" + env]["value"]
-        assert set(value) == CI_VARIABLES
+        hub = {"HUB_VNET_ID", "HUB_DNS_ZONE_RESOURCE_GROUP_ID"} if config.hub else set()
+        assert set(value) == CI_VARIABLES | hub
         assert value["TF_STATE_CONTAINER"] == containers[_container(slug, env)]
         assert value["AZURE_CLIENT_ID"] == client_ids[f"id-{slug}-{env}-deploy"]
     assert tf["terraform"]["backend"] == {"local": {"path": "../../../terraform.platform.tfstate"}}
@@ -468,7 +494,10 @@ def test_outputs_are_exactly_the_ci_variables_per_environment(
 def test_every_bootstrap_name_follows_azure_rules(synthesized: dict, label: str) -> None:
     tf, _, _ = synthesized[label]
     for resource_type, resources in tf["resource"].items():
-        if resource_type == "azurerm_role_assignment":
+        # Unnamed (associations, assignments), or named by Azure (privatelink zones).
+        if resource_type == "azurerm_role_assignment" or "association" in resource_type:
+            continue
+        if resource_type == "azurerm_private_dns_zone":
             continue
         for body in resources.values():
             assert not project_naming.violations(resource_type, body["name"]), body["name"]
@@ -488,3 +517,38 @@ def test_checkov_passes_with_only_reviewed_skips(synthesized: dict, label: str) 
     readme = (BOOTSTRAP_DIR / "README.md").read_text()
     for skip in skips:
         assert skip.check in readme, f"{skip.check} missing from infra/README.md"
+
+
+@pytest.mark.slow
+def test_the_hub_holds_the_runners_and_the_shared_zones_every_private_environment_joins(
+    synthesized: dict,
+) -> None:
+    tf, _, config = synthesized["default"]
+    without = synthesized["private"][0]
+    assert "hub_runner_subnet_id" not in without["output"], "no hub unless configured"
+    assert not _resources(without, "azurerm_virtual_network")
+    groups = _by_name(tf, "azurerm_resource_group")
+    hub_group = groups[f"rg-{config.prefix}-mlops-hub"]
+    ((vnet_id, vnet),) = _resources(tf, "azurerm_virtual_network").items()
+    assert vnet["address_space"] == ["10.99.0.0/24"]
+    (subnet,) = _resources(tf, "azurerm_subnet").values()
+    assert subnet["name"] == "snet-runners" and subnet["default_outbound_access_enabled"] is False
+    assert _resources(tf, "azurerm_subnet_network_security_group_association")
+    assert _resources(tf, "azurerm_subnet_nat_gateway_association")
+    zones = _resources(tf, "azurerm_private_dns_zone").values()
+    assert {z["name"] for z in zones} == set(project_naming.PRIVATE_DNS_ZONES.values())
+    links = _resources(tf, "azurerm_private_dns_zone_virtual_network_link").values()
+    assert {link["virtual_network_id"] for link in links} == {
+        _ref("azurerm_virtual_network", vnet_id)
+    }
+    assert len(links) == len(project_naming.PRIVATE_DNS_ZONES)
+    _, role = _role(tf, "MLOps hub network joiner")
+    (permissions,) = role["permissions"]
+    # Peer, join and link: nothing that deletes, nothing beyond the network provider.
+    assert all(a.startswith("Microsoft.Network/") for a in permissions["actions"])
+    assert not [a for a in permissions["actions"] if "delete" in a.lower() or "*" in a]
+    assert role["assignable_scopes"] == [hub_group]
+    for slug, env in _environments(config):
+        value = tf["output"]["ci_" + slug.replace("-", "_") + "_" + env]["value"]
+        assert value["HUB_VNET_ID"] == _ref("azurerm_virtual_network", vnet_id)
+        assert value["HUB_DNS_ZONE_RESOURCE_GROUP_ID"] == hub_group

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -92,12 +93,36 @@ class Project(_Frozen):
         return self
 
 
+class HubNetwork(_Frozen):
+    """The platform's hub (private projects): a VNet whose `runners` subnet holds the CI
+    runners of every private environment (self-hosted VMs, GitHub-hosted runners with Azure
+    private networking, or a Managed DevOps Pool), and the shared privatelink DNS zones. Each
+    private environment peers with it and registers its endpoints in these zones, so one
+    runner resolves and reaches every environment, and it exists before any of them."""
+
+    # One private range that overlaps no project's address_space (the projects' default is
+    # 10.100.0.0/16); the runners subnet is all of it.
+    address_space: str = "10.99.0.0/24"
+
+    @model_validator(mode="after")
+    def _range(self) -> HubNetwork:
+        network = ipaddress.ip_network(self.address_space, strict=True)
+        if not network.is_private or network.version != 4 or network.prefixlen > 27:
+            raise ValueError(
+                f"hub address_space {self.address_space}: a private IPv4 /27 or larger"
+            )
+        return self
+
+
 class BootstrapConfig(_Frozen):
     prefix: str = Field(pattern=r"^[a-z][a-z0-9]{1,7}$")
     location: str = Field(pattern=r"^[a-z0-9]+$")
     # Hosted CI runners reach state over the internet (Azure AD only, no keys). Set false when
     # every pipeline runs on self-hosted agents inside a network with a private endpoint.
     state_public_network_access: bool = True
+    # The hub private projects need for their first run (docs: private first run); null for a
+    # platform whose projects are all public sandboxes, or that brings its own hub.
+    hub: HubNetwork | None = None
     projects: tuple[Project, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

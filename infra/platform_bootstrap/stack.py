@@ -7,17 +7,20 @@ from pathlib import Path
 
 from mlops_infra.dependencies import hardened_storage_account
 from mlops_infra.identity import assign
-from mlops_infra.naming import workspace_identity_name
+from mlops_infra.naming import PRIVATE_DNS_ZONES, workspace_identity_name
 from mlops_infra.regions import storage_redundancy
 from mlops_infra.roles import DEPLOYER_ASSIGNABLE, DEPLOYER_DATA_ROLE, ROLE_IDS, WORKSPACE_ROLES
 
 from .cdk import App, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
-from .config import BootstrapConfig, Project
+from .config import BootstrapConfig, HubNetwork, Project
 from .naming import (
     azure_devops_service_connection,
     ci_output_name,
     deploy_identity_name,
     deployer_role_name,
+    hub_network_name,
+    hub_resource_group_name,
+    hub_role_name,
     log_analytics_name,
     platform_resource_group_name,
     project_resource_group_name,
@@ -80,6 +83,22 @@ DEPLOYER_NOT_ACTIONS = (
 )
 
 
+# What a private environment's deployment identity may do in the hub, and nothing else: peer
+# its VNet with the hub's (both directions), register its private endpoints in the shared
+# zones and link them to its VNet. No deletes: removing an environment's peering or links is
+# the platform engineer's job (infra/README.md, hub).
+HUB_ACTIONS = (
+    "Microsoft.Network/virtualNetworks/read",
+    "Microsoft.Network/virtualNetworks/peer/action",
+    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
+    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
+    "Microsoft.Network/privateDnsZones/read",
+    "Microsoft.Network/privateDnsZones/join/action",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/read",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/write",
+)
+
+
 def role_assignment_condition(role_ids: list[str], own_principal_id: str) -> str:
     """Azure ABAC condition: write/delete role assignments only for `role_ids`, write only to
     service principals other than the deploying identity itself (Microsoft's "constrain roles
@@ -136,6 +155,108 @@ class StateStorage(Construct):
         return f"{self.account.id}/blobServices/default/containers/{name}"
 
 
+class Hub(Construct):
+    """The hub network private projects join (config `hub`): a VNet with a runners subnet
+    (its own NSG, egress through a NAT gateway), the shared privatelink zones linked to it, and
+    the custom role that lets each deployment identity join its environment to it."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: BootstrapConfig, hub: HubNetwork, sub: str
+    ) -> None:
+        super().__init__(scope, id_)
+        location = config.location
+        self.resource_group = azurerm.resource_group.ResourceGroup(
+            self, "rg", name=hub_resource_group_name(config.prefix), location=location
+        )
+        rg = self.resource_group.name
+        base = f"{config.prefix}-mlops-hub"
+        self.vnet = azurerm.virtual_network.VirtualNetwork(
+            self,
+            "vnet",
+            name=hub_network_name(config.prefix),
+            resource_group_name=rg,
+            location=location,
+            address_space=[hub.address_space],
+        )
+        self.runners = azurerm.subnet.Subnet(
+            self,
+            "runners",
+            name="snet-runners",
+            resource_group_name=rg,
+            virtual_network_name=self.vnet.name,
+            address_prefixes=[hub.address_space],
+            default_outbound_access_enabled=False,
+        )
+        nsg = azurerm.network_security_group.NetworkSecurityGroup(
+            self,
+            "runners-nsg",
+            name=f"nsg-{base}-runners",
+            resource_group_name=rg,
+            location=location,
+        )
+        azurerm.subnet_network_security_group_association.SubnetNetworkSecurityGroupAssociation(
+            self,
+            "runners-nsg-association",
+            subnet_id=self.runners.id,
+            network_security_group_id=nsg.id,
+        )
+        # Runners fetch jobs, packages and tokens from the internet: explicit egress.
+        public_ip = azurerm.public_ip.PublicIp(
+            self,
+            "nat-ip",
+            name=f"pip-{base}-nat",
+            resource_group_name=rg,
+            location=location,
+            allocation_method="Static",
+            sku="Standard",
+        )
+        nat = azurerm.nat_gateway.NatGateway(
+            self,
+            "nat",
+            name=f"ng-{base}",
+            resource_group_name=rg,
+            location=location,
+            sku_name="Standard",
+        )
+        azurerm.nat_gateway_public_ip_association.NatGatewayPublicIpAssociation(
+            self, "nat-ip-association", nat_gateway_id=nat.id, public_ip_address_id=public_ip.id
+        )
+        azurerm.subnet_nat_gateway_association.SubnetNatGatewayAssociation(
+            self, "runners-nat", subnet_id=self.runners.id, nat_gateway_id=nat.id
+        )
+        for key, zone_name in PRIVATE_DNS_ZONES.items():
+            zone = azurerm.private_dns_zone.PrivateDnsZone(
+                self, f"zone-{key}", name=zone_name, resource_group_name=rg
+            )
+            azurerm.private_dns_zone_virtual_network_link.PrivateDnsZoneVirtualNetworkLink(
+                self,
+                f"zone-link-{key}",
+                name=f"link-{base}-{key}",
+                resource_group_name=rg,
+                private_dns_zone_name=zone.name,
+                virtual_network_id=self.vnet.id,
+                registration_enabled=False,
+            )
+        self.role = azurerm.role_definition.RoleDefinition(
+            self,
+            "joiner-role",
+            name=hub_role_name(config.prefix),
+            scope=sub,
+            description="Joins one MLOps environment to the hub: peering, shared DNS zones.",
+            permissions=[
+                azurerm.role_definition.RoleDefinitionPermissions(actions=list(HUB_ACTIONS))
+            ],
+            assignable_scopes=[self.resource_group.id],
+        )
+
+    def ci_variables(self) -> dict[str, str]:
+        """What a private environment's stack reads to join the hub (mlops_infra Hub)."""
+        return {
+            "HUB_VNET_ID": self.vnet.id,
+            "HUB_DNS_ZONE_RESOURCE_GROUP_ID": self.resource_group.id,
+        }
+
+
 class EnvironmentAccess(Construct):
     """One project environment: its resource group, its deployment identity (trusted only by
     that environment's pipelines) and the workspace identity its stack attaches."""
@@ -152,6 +273,7 @@ class EnvironmentAccess(Construct):
         state: StateStorage,
         deployer_role_id: str,
         tenant_id: str,
+        hub: Hub | None = None,
     ) -> None:
         super().__init__(scope, id_)
         slug = project.project_slug
@@ -205,6 +327,15 @@ class EnvironmentAccess(Construct):
         # uploads, `export-model` and the package import use the caller's own token. Granted
         # here (the role-assignment condition forbids the identity granting itself any role).
         assign(self, "data", DEPLOYER_DATA_ROLE, group, principal)
+        if hub is not None:
+            assign(
+                self,
+                "hub",
+                None,
+                hub.resource_group.id,
+                principal,
+                role_definition_id=hub.role.role_definition_resource_id,
+            )
 
         # The workspace's identity and the roles Azure ML needs, granted here (with the platform
         # engineer's rights) before the workspace exists: the deployment identity may not grant
@@ -220,13 +351,10 @@ class EnvironmentAccess(Construct):
             assign(self, f"workspace-{index}", role, group, self.workspace_identity.principal_id)
 
 
-def federations(
-    project: Project, environment: str, tenant_id: str
-) -> list[tuple[str, str, str]]:
+def federations(project: Project, environment: str, tenant_id: str) -> list[tuple[str, str, str]]:
     """(credential name, subject, issuer) of the only pipelines that may log in as the
     environment's identity: its GitHub environment and its Azure DevOps service connection
     (once its subject is configured: phase 2 of the set-up, infra/README.md)."""
-    slug = project.project_slug
     result = []
     if project.github:
         result.append(
@@ -316,6 +444,16 @@ class PlatformStack(TerraformStack):
             ],
             assignable_scopes=[],  # filled below, once the groups exist
         )
+        hub = None
+        if config.hub is not None:
+            hub = Hub(
+                self,
+                "hub",
+                config=config,
+                hub=config.hub,
+                sub=f"/subscriptions/{client.subscription_id}",
+            )
+            TerraformOutput(self, "hub_runner_subnet_id", value=hub.runners.id)
         groups = []
         for project in config.projects:
             for env in project.environments:
@@ -329,6 +467,7 @@ class PlatformStack(TerraformStack):
                     state=state,
                     deployer_role_id=deployer.role_definition_resource_id,
                     tenant_id=client.tenant_id,
+                    hub=hub,
                 )
                 groups.append(access.resource_group.id)
                 # Exactly the variables the environment's CI reads (the project's docs).
@@ -342,6 +481,7 @@ class PlatformStack(TerraformStack):
                         "TF_STATE_RESOURCE_GROUP": platform_rg.name,
                         "TF_STATE_STORAGE_ACCOUNT": state.account.name,
                         "TF_STATE_CONTAINER": state.containers[(project.project_slug, env)].name,
+                        **(hub.ci_variables() if hub else {}),
                     },
                 )
         deployer.assignable_scopes = groups

@@ -261,6 +261,41 @@ def test_private_dns_zones_are_linked_to_the_vnet(synthesis: Synthesis) -> None:
         }
 
 
+def test_a_private_environment_joins_the_hub_and_its_shared_dns_zones(synthesis: Synthesis) -> None:
+    """With the bootstrap's hub: no zones of its own (one runner in the hub must resolve every
+    environment), its endpoints register in the hub's zones, the zones are linked to its VNet
+    (its clusters resolve them too), and the VNets are peered in both directions."""
+    stack = synthesis.stacks["variant/hub"]
+    hub = stack.config.hub
+    vnet = stack.ref("azurerm_virtual_network")
+    assert not stack.resources("azurerm_private_dns_zone")
+    zone_ids = {hub.dns_zone_id(zone) for zone in PRIVATE_DNS_ZONES.values()}
+    endpoints = stack.resources("azurerm_private_endpoint").values()
+    used = {z for e in endpoints for z in e["private_dns_zone_group"]["private_dns_zone_ids"]}
+    assert used == zone_ids
+    links = stack.resources("azurerm_private_dns_zone_virtual_network_link").values()
+    assert {link["private_dns_zone_name"] for link in links} == set(PRIVATE_DNS_ZONES.values())
+    for link in links:
+        assert link["resource_group_name"] == "rg-plat-mlops-hub"
+        assert link["virtual_network_id"] == vnet
+        assert link["registration_enabled"] is False
+    peerings = {
+        (p["resource_group_name"], p["virtual_network_name"], p["remote_virtual_network_id"])
+        for p in stack.resources("azurerm_virtual_network_peering").values()
+    }
+    assert peerings == {
+        (
+            stack.ref("azurerm_virtual_network", "resource_group_name"),
+            stack.ref("azurerm_virtual_network", "name"),
+            hub.vnet_id,
+        ),
+        ("rg-plat-mlops-hub", "vnet-plat-mlops-hub", vnet),
+    }
+    for peering in stack.resources("azurerm_virtual_network_peering").values():
+        assert peering["allow_forwarded_traffic"] is False
+        assert peering["use_remote_gateways"] is False
+
+
 def test_public_sandbox_has_no_private_endpoints_or_zones(synthesis: Synthesis) -> None:
     for stack in _stacks(synthesis, "public"):
         assert not stack.resources("azurerm_private_endpoint")
