@@ -97,17 +97,32 @@ class RecordedSource:
         return answer["status"], answer["body"]
 
 
-@pytest.fixture
-def settings(tmp_path, empty_store, monkeypatch):
+def _project(tmp_path, empty_store, monkeypatch, isolation: str):
     folder = azure_project(tmp_path, empty_store)
     shutil.copy(
         PROJECT_DIR / "infra" / "mlops_infra" / "regions.py",
         folder / "infra" / "mlops_infra" / "regions.py",
     )
+    infra = json.loads((folder / "infra" / "settings.json").read_text())
+    infra["network_isolation"] = isolation  # the same checks whatever this bake chose
+    (folder / "infra" / "settings.json").write_text(json.dumps(infra))
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUBSCRIPTION)
     for name in ("AZURE_RESOURCE_GROUP", "AZURE_ML_WORKSPACE"):
         monkeypatch.delenv(name, raising=False)
     return load_settings(folder / "config" / "pipeline.yaml")
+
+
+@pytest.fixture
+def settings(tmp_path, empty_store, monkeypatch):
+    return _project(tmp_path, empty_store, monkeypatch, "private")
+
+
+def test_a_public_environment_may_resolve_to_public_addresses(
+    tmp_path, empty_store, monkeypatch
+) -> None:
+    public = _project(tmp_path, empty_store, monkeypatch, "public")
+    results, _ = _run(public, dns={"STORAGE": ["20.60.1.1"], "WORKSPACE": ["20.60.1.2"]})
+    assert _failing(results) == {}
 
 
 def _run(settings, **choices) -> tuple[dict[str, CheckResult], RecordedSource]:
