@@ -5,12 +5,15 @@ naming its fix. The source records every call, so the tests also prove that noth
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+import urllib3
 from azure_fixtures import azure_project
 from conftest import PROJECT_DIR
 
@@ -279,3 +282,74 @@ def test_unsupported_aliases_are_reported_not_failed(settings) -> None:
 )
 def test_permission_matching_follows_azure_rules(permissions, action, data, expected) -> None:
     assert doctor.allowed(permissions, action, data=bool(data)) is bool(expected)
+
+
+class _Session(requests.Session):
+    """requests' session answering from recorded responses: what azure-core would send."""
+
+    def __init__(self, answers: dict[str, tuple[int, Any]]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.sent: list[tuple[str, str, str | None]] = []
+
+    def request(self, method, url, headers=None, **kwargs):
+        self.sent.append((method, url, (headers or {}).get("Authorization")))
+        path = url.split("?")[0]
+        status, body = next(
+            (answer for suffix, answer in self.answers.items() if path.endswith(suffix)),
+            (404, {}),
+        )
+        data = json.dumps(body).encode()
+        response = requests.Response()
+        response.status_code, response.url = status, url
+        response.headers["Content-Type"] = "application/json"
+        response.raw = urllib3.HTTPResponse(
+            body=io.BytesIO(data), status=status, headers=response.headers, preload_content=False
+        )
+        response._content = data
+        return response
+
+
+class _Credential:
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+
+        assert scopes == ("https://management.azure.com/.default",)
+        return AccessToken("arm-token", 4102444800)
+
+
+def test_the_azure_source_sends_only_reads_with_the_callers_token(settings) -> None:
+    from azure.core.pipeline.transport import RequestsTransport
+
+    target = doctor.target_for(settings, None)
+    session = _Session(
+        {
+            "/usages": (200, _load("usages.json")),
+            "/providers/Microsoft.Consumption/budgets": (400, _load("budgets_unsupported.json")),
+            "/manifests/" + doctor.CPU_BASE_IMAGE.rsplit(":", 1)[1]: (200, {}),
+            "/registered-models/alias": (403, {"error_code": "PERMISSION_DENIED"}),
+        }
+    )
+    source = doctor.AzureSource(
+        target.location,
+        target.coordinates,
+        credential=_Credential(),
+        transport=RequestsTransport(session=session, session_owner=False),
+    )
+    usages = source.arm_get(f"{target.subscription}/providers/x/usages", "2024-04-01")
+    assert usages["value"][0]["name"]["value"] == "TotalDedicatedCores"
+    with pytest.raises(AzureCallError) as refused:
+        source.arm_get(f"{target.resource_group}/providers/Microsoft.Consumption/budgets", "v")
+    assert refused.value.status == 400 and "MS-AZR-0144P" in refused.value.message
+    assert source.image_exists(doctor.CPU_BASE_IMAGE)
+    assert not source.image_exists(doctor.GPU_BASE_IMAGE)
+    status, body = source.mlflow_get("registered-models/alias", {"name": "m", "alias": "a"})
+    assert (status, body["error_code"]) == (403, "PERMISSION_DENIED")
+    assert {method for method, _, _ in session.sent} == {"GET", "HEAD"}
+    arm = [(url, auth) for _, url, auth in session.sent if "mcr.microsoft.com" not in url]
+    assert all(auth == "Bearer arm-token" for _, auth in arm)
+    assert all(url.startswith("https://") for url, _ in arm)
+    images = [auth for _, url, auth in session.sent if "mcr.microsoft.com" in url]
+    assert images and not any(images), "no Azure token is sent to the public image registry"
+    assert source.resolve("localhost")
+    assert source.resolve("no-such-host.invalid") == []
