@@ -11,7 +11,7 @@ import pytest
 from azure_fixtures import Poller, azure_project
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.azure import deploy_cli, endpoint_ops
+from {{ cookiecutter.package_name }}.azure import endpoint_ops, status
 from {{ cookiecutter.package_name }}.azure.rollout import Phase, RolloutState
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
@@ -223,14 +223,14 @@ def test_waiting_for_a_batch_job_honours_the_timeout() -> None:
 
     statuses = iter(["Queued", "Running", "Completed"])
     assert (
-        deploy_cli.wait_for_job(
+        status.wait_for_job(
             lambda: next(statuses), timeout_minutes=5, sleep=sleep, clock=lambda: clock["now"]
         )
         == "Completed"
     )
     clock["now"] = 0.0
     assert (
-        deploy_cli.wait_for_job(
+        status.wait_for_job(
             lambda: "Running", timeout_minutes=2, sleep=sleep, clock=lambda: clock["now"]
         )
         is None
@@ -244,7 +244,7 @@ def test_endpoint_status_shows_an_unfinished_rollout() -> None:
         **endpoint_ops.journal_tags(state),
         **endpoint_ops.record_tags(done("3", "blue"), {}),
     }
-    lines = deploy_cli.describe_endpoint(
+    lines = status.describe_endpoint(
         "ep",
         {"blue": 50, "green": 50},
         {},
@@ -255,10 +255,10 @@ def test_endpoint_status_shows_an_unfinished_rollout() -> None:
     assert any("recorded:" in line and "v3 on blue" in line for line in lines)
     assert "UNFINISHED" in lines[-1] and "shift 50%" in lines[-1]
     stuck = replace(state, phase=Phase.STUCK, error="rollback failed (x) after: y")
-    lines = deploy_cli.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(stuck))
+    lines = status.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(stuck))
     assert "UNFINISHED" in lines[-1] and "rollback failed" in lines[-1]
     finished = replace(state, phase=Phase.DONE)
-    lines = deploy_cli.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(finished))
+    lines = status.describe_endpoint("ep", {}, {}, {}, endpoint_ops.journal_tags(finished))
     assert lines[-1].startswith("last rollout finished")
 
 

@@ -13,7 +13,7 @@ import pytest
 from azure_fixtures import FakeMLClient, azure_project
 from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.azure import deploy_cli, workspace
+from {{ cookiecutter.package_name }}.azure import deploy, workspace
 from {{ cookiecutter.package_name }}.azure.promotion import (
     FILES,
     MANIFEST,
@@ -118,13 +118,13 @@ def two_workspaces(tmp_path, empty_store, monkeypatch) -> TwoWorkspaces:
         world.asked.append((environment, os.environ.get("AZURE_ML_WORKSPACE")))
         return {world.first: world.source, world.later: world.target}[environment]
 
-    def roll_out(client, settings, environment, version, log):
+    def roll_out(client, settings, environment, version, digest, log):
         world.rolled.append(version)
         assert (MODEL, version) in client.models.stored
         raise PipelineError("stopped here: the rollout is tested elsewhere")
 
     monkeypatch.setattr(workspace, "ml_client", client)
-    monkeypatch.setattr(deploy_cli, "roll_out", roll_out)
+    monkeypatch.setattr(deploy, "roll_out", roll_out)
     return world
 
 

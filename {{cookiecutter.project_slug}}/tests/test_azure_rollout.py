@@ -56,8 +56,9 @@ class FakeEndpoint:
             assert self.traffic.get(name, 0) == 0 and self.mirror[name] <= 50
 
     # --- EndpointOperations ---
-    def create_deployment(self, name: str, version: str) -> None:
+    def create_deployment(self, name: str, version: str, digest: str) -> None:
         self._call("create_deployment")
+        assert digest == f"sha-{version}", "deploy the digest the rollout resolved, nothing else"
         assert self.traffic.get(name, 0) == 0, "never overwrite a serving deployment"
         self.deployments[name] = version
         self.verified.discard(name)

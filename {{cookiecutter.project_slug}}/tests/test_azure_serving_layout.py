@@ -51,17 +51,17 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory, empty_store: Path):
     """One model per family, trained by the pipeline's own train step on the sample data."""
     from conftest import make_project
 
-    from {{ cookiecutter.package_name }} import steps
+    from {{ cookiecutter.package_name }}.steps import prepare, train
 
     project = make_project(tmp_path_factory.mktemp("families"), empty_store)
     settings = load_settings(project / "config" / "pipeline.yaml")
-    prepared = steps.prepare_data(settings.data_path, project / "prepared", settings)
+    prepared = prepare.prepare_data(settings.data_path, project / "prepared", settings)
     models = {}
     for family in FAMILIES:
         family_settings = settings.model_copy(
             update={"model": settings.model.model_copy(update={"family": family})}
         )
-        trained = steps.train(prepared.train_path, project / family, family_settings)
+        trained = train.train(prepared.train_path, project / family, family_settings)
         models[family] = trained.model_dir
     # Read as training reads it (missing text is NaN): the expected predictions must come from
     # the inputs the model was trained to see, not from a raw Parquet frame holding None.

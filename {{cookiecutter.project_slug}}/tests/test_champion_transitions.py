@@ -126,7 +126,9 @@ def pipeline_failing_at(step: str, method: str, nth: int, monkeypatch) -> type[B
 
 def run_steps(project: Path, pipeline_class: type[BasePipeline], names: list[str]) -> RunContext:
     """Run `names` on the baseline challenger's folders, in one MLflow run, as the runner does."""
-    from {{ cookiecutter.package_name }} import steps
+    from {{ cookiecutter.package_name }}.steps.evaluate import Evaluation
+    from {{ cookiecutter.package_name }}.steps.prepare import PreparedData
+    from {{ cookiecutter.package_name }}.steps.train import TrainedModel
 
     settings = settings_for(project, **{"model.family": "logistic_regression"})
     pipeline = pipeline_class(settings)
@@ -134,11 +136,11 @@ def run_steps(project: Path, pipeline_class: type[BasePipeline], names: list[str
     folder = project / "challenger"
     with mlflow.start_run() as run:
         context = RunContext(run.info.run_id, project / "attempt")
-        context.prepared = steps.PreparedData.read(folder / "prepared")
+        context.prepared = PreparedData.read(folder / "prepared")
         context.trained = replace(
-            steps.TrainedModel.read(folder / "trained"), model_dir=folder / "trained" / "model"
+            TrainedModel.read(folder / "trained"), model_dir=folder / "trained" / "model"
         )
-        context.evaluation = steps.Evaluation.read(folder / "evaluated")
+        context.evaluation = Evaluation.read(folder / "evaluated")
         for name in names:
             output = getattr(pipeline, name)(context)
             field = {"evaluate": "evaluation", "register": "registration", "deploy": "deployment"}

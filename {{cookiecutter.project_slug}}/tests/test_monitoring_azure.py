@@ -61,7 +61,7 @@ def test_monitor_schedule_and_drift_job_validate_offline(project: Path, sdk) -> 
     assert job._validate().passed
     assert job.command == (
         "python -m {{ cookiecutter.package_name }} monitor drift --data ${{ '{{' }}inputs.collected{{ '}}' }} "
-        "--since 3d --retrain --backend azure"
+        "--since 3d --retrain --backend azure --no-fail-on-drift"
     )
     assert job.compute == "cpu-cluster"
     assert job.identity.type == "managed_identity"
@@ -106,7 +106,7 @@ def test_schedule_without_an_endpoint_is_a_clear_error(project: Path) -> None:
 
 
 def test_data_collector_turns_both_collections_on(sdk) -> None:
-    from {{ cookiecutter.package_name }}.monitoring.azure_monitor import data_collector
+    from {{ cookiecutter.package_name }}.azure.endpoints import data_collector
 
     collector = data_collector()
     assert set(collector.collections) == {"model_inputs", "model_outputs"}

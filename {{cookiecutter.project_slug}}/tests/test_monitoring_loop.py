@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.cli.monitor import DRIFT_EXIT_CODE
 from {{ cookiecutter.package_name }}.config import load_settings
-from {{ cookiecutter.package_name }}.monitoring.cli import DRIFT_EXIT_CODE
 from {{ cookiecutter.package_name }}.registry import get_champion_version
 from {{ cookiecutter.package_name }}.tracking import configure_tracking
 
@@ -98,7 +98,7 @@ def test_drift_errors_exit_1_with_one_clear_line(project: Path) -> None:
     code, output = cli(
         "monitor", "drift", "--data", str(project / "data" / "sample.csv"), "--config", config
     )
-    assert code == 1 and "no champion for model" in output, output
+    assert code == 1 and "nothing is deployed to 'local'" in output, output
     code, output = cli("run", "--config", config)
     assert code == 0, output
     bad = project / "bad.csv"
@@ -190,3 +190,38 @@ def test_drift_over_a_window_of_the_inference_log(project: Path) -> None:
     code, output = cli("monitor", "drift", "--since", "30m", "--config", config)
     assert code == DRIFT_EXIT_CODE, output
     assert "DRIFT" in output and "monthly_charges" in output
+
+
+def test_drift_reads_the_verified_serving_model_and_can_report_without_failing(
+    project: Path,
+) -> None:
+    """`--no-fail-on-drift` (the scheduled Azure ML job) exits 0 on drift; a reference file
+    swapped in the artifact store is refused by digest, never compared."""
+    from urllib.parse import unquote, urlparse
+
+    from {{ cookiecutter.package_name }}.monitoring.reference import (
+        PREDICTION_COLUMN,
+        REFERENCE_FILE,
+    )
+
+    config = str(project / "config" / "pipeline.yaml")
+    code, output = cli("run", "--config", config)
+    assert code == 0, output
+    shifted = shifted_sample(project)
+    code, output = cli(
+        "monitor", "drift", "--data", str(shifted), "--no-fail-on-drift", "--config", config
+    )
+    assert code == 0 and "DRIFT" in output, output
+
+    settings = load_settings(Path(config))
+    configure_tracking(settings)
+    source = MlflowClient().get_model_version_download_uri(settings.model_name, "1")
+    stored = Path(unquote(urlparse(source).path)) / REFERENCE_FILE
+    assert stored.is_file(), source
+    swapped = pd.read_csv(shifted).assign(**{PREDICTION_COLUMN: "1"})
+    swapped.to_parquet(stored, index=False)  # the shifted data as its own "reference"
+    for cached in (project / ".mlflow" / "serving").rglob(REFERENCE_FILE):
+        swapped.to_parquet(cached, index=False)  # and in the local copy `serve` uses
+    code, output = cli("monitor", "drift", "--data", str(shifted), "--config", config)
+    assert code == 1, output
+    assert "the artifact store changed" in output and "Traceback" not in output, output

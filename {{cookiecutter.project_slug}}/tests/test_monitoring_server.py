@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import requests
 import yaml
-from serving_fixtures import free_port, make_frame, save_model, start_healthy, stop
+from serving_fixtures import SERVE, free_port, make_frame, save_model, start_healthy, stop
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
@@ -33,7 +33,6 @@ from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLU
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow
-SERVE = "import typer; from {{ cookiecutter.package_name }}.serving.commands import serve; typer.run(serve)"
 FLUSH_SECONDS = 1.0
 NAME = "{{ cookiecutter.package_name }}"
 

@@ -622,8 +622,11 @@ def azure_calls_in_pipelines() -> list[list[str]]:
 
 def test_pipeline_flags_exist_on_the_azure_commands():
     """The CLI itself declares every subcommand and flag the pipelines pass."""
-    cli = pytest.importorskip(f"{PACKAGE}.azure.cli", reason="the azure commands are not here yet")
+    import importlib
+
     import typer.main
+
+    cli = importlib.import_module(f"{PACKAGE}.cli.azure")
 
     group = typer.main.get_command(cli.app)
     for subcommand, *arguments in azure_calls_in_pipelines():

@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from .evaluate import score_model
+from .families import get as declared_family
 from .train import build_model
 
 
@@ -25,33 +26,6 @@ class SearchResult:
     params: dict[str, Any]
     cv_score: float
     n_trials: int
-
-
-def suggest_params(trial: optuna.Trial, family: str) -> dict[str, Any]:
-    """The search space of each built-in family: a few parameters that matter most."""
-    if family == "gradient_boosting":
-        return {
-            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
-            "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 8, 64, log=True),
-            "l2_regularization": trial.suggest_float("l2_regularization", 1e-4, 10.0, log=True),
-            "max_iter": trial.suggest_int("max_iter", 50, 300, step=50),
-        }
-    if family == "random_forest":
-        return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 300, step=50),
-            "max_depth": trial.suggest_int("max_depth", 3, 20),
-            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 10),
-        }
-    if family == "xgboost":
-        return {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 400, step=50),
-            "max_depth": trial.suggest_int("max_depth", 2, 8),
-            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
-            "subsample": trial.suggest_float("subsample", 0.6, 1.0),
-        }
-    if family == "logistic_regression":
-        return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
-    return {}  # dummy: nothing to tune
 
 
 def cross_validated_score(
@@ -92,7 +66,7 @@ def search(
 
     def objective(trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", families)
-        params = suggest_params(trial, family)
+        params = declared_family(family).search_space(trial)
         score = cross_validated_score(family, params, X, y, metric, folds, seed)
         if parent is not None:  # children go to the parent's experiment, not the default one
             with mlflow.start_run(

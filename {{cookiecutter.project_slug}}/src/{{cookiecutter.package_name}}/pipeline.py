@@ -5,7 +5,7 @@ the tracking and the champion gate:
 
     class MyPipeline(BasePipeline):
         def prepare_data(self, context):
-            ...  # e.g. read from a warehouse, then call steps.prepare_data
+            ...  # e.g. read from a warehouse, then call steps.prepare.prepare_data
 
 Select it with `pipeline.class: my_module:MyPipeline` in config/pipeline.yaml: `run` and every
 per-step command (the ones Azure ML components call) instantiate that class, so an override
@@ -23,11 +23,11 @@ from typing import Protocol, TypeVar
 
 import mlflow
 
-from . import steps
 from .config import Settings
 from .errors import PipelineError
 from .lineage import git_commit
 from .locking import ModelLock, local_lock
+from .steps import deploy, evaluate, prepare, register, train
 from .tracking import configure_tracking
 
 T = TypeVar("T")
@@ -63,11 +63,11 @@ class RunContext:
 
     run_id: str
     work_dir: Path
-    prepared: steps.PreparedData | None = None
-    trained: steps.TrainedModel | None = None
-    evaluation: steps.Evaluation | None = None
-    registration: steps.Registration | None = None
-    deployment: steps.Deployment | None = None
+    prepared: prepare.PreparedData | None = None
+    trained: train.TrainedModel | None = None
+    evaluation: evaluate.Evaluation | None = None
+    registration: register.Registration | None = None
+    deployment: deploy.Deployment | None = None
     # Explicit output folders per step (the per-step commands' --output); default work_dir/...
     outputs: dict[str, Path] = field(default_factory=dict)
 
@@ -88,24 +88,24 @@ class BasePipeline:
 
     # Each step reads earlier outputs from the context and returns its own output.
 
-    def prepare_data(self, context: RunContext) -> steps.PreparedData:
-        return steps.prepare_data(
+    def prepare_data(self, context: RunContext) -> prepare.PreparedData:
+        return prepare.prepare_data(
             self.settings.data_path, context.output_dir("prepare_data"), self.settings
         )
 
-    def train(self, context: RunContext) -> steps.TrainedModel:
+    def train(self, context: RunContext) -> train.TrainedModel:
         prepared = context.require(context.prepared, "prepare_data")
-        return steps.train(prepared.train_path, context.output_dir("train"), self.settings)
+        return train.train(prepared.train_path, context.output_dir("train"), self.settings)
 
-    def evaluate(self, context: RunContext) -> steps.Evaluation:
+    def evaluate(self, context: RunContext) -> evaluate.Evaluation:
         prepared = context.require(context.prepared, "prepare_data")
         trained = context.require(context.trained, "train")
-        return steps.evaluate(
+        return evaluate.evaluate(
             trained.model_dir, prepared.test_path, context.output_dir("evaluate"), self.settings
         )
 
-    def register(self, context: RunContext) -> steps.Registration:
-        return steps.register(
+    def register(self, context: RunContext) -> register.Registration:
+        return register.register(
             context.require(context.trained, "train"),
             context.require(context.prepared, "prepare_data"),
             context.require(context.evaluation, "evaluate"),
@@ -113,9 +113,9 @@ class BasePipeline:
             self.settings,
         )
 
-    def deploy(self, context: RunContext) -> steps.Deployment:
+    def deploy(self, context: RunContext) -> deploy.Deployment:
         registration = context.require(context.registration, "register")
-        return steps.deploy(
+        return deploy.deploy(
             registration, context.output_dir("deploy"), self.settings, lock=self.model_lock()
         )
 

@@ -1,4 +1,6 @@
-"""Model families and the custom training function hook.
+"""Training: the preprocessing every family shares, and the custom training function hook.
+
+The families themselves are declared in `families.py`.
 
 Every model is a scikit-learn Pipeline whose first stage does the preprocessing (imputation,
 scaling, one-hot encoding), so the saved model takes the raw feature columns and training and
@@ -9,24 +11,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
-from sklearn.dummy import DummyClassifier
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import LabelEncoder, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from . import families
 from .errors import PipelineError
+from .families import FAMILIES
 
 
 class Classifier(Protocol):
@@ -39,71 +36,9 @@ TrainingFunction = Callable[..., Classifier]
 """`fn(X, y, *, seed, params) -> fitted classifier` taking raw feature columns."""
 
 
-# Types skops must trust to save and load the built-in families without pickle. Reviewed:
-# they are scikit-learn's own tree structures and numpy dtypes, created by this process.
-BUILTIN_TRUSTED_TYPES = (
-    "numpy.dtype",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-    "sklearn.tree._tree.Tree",
-    # xgboost: this package's label-encoding wrapper, the estimator, and its booster, which
-    # skops stores as XGBoost's own binary model format (not pickle).
-    f"{__name__}.XGBoostClassifier",
-    "xgboost.sklearn.XGBClassifier",
-    "xgboost.core.Booster",
-)
-# Families that train on a GPU when one is visible: the Azure ML pipeline runs their train step
-# on the GPU cluster.
-GPU_FAMILIES = frozenset({"xgboost"})
-
-
-def gpu_visible() -> bool:
-    """True when this xgboost build has CUDA and `nvidia-smi` lists a GPU."""
-    import xgboost
-
-    if not xgboost.build_info().get("USE_CUDA"):
-        return False
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return False
-    try:
-        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return listed.returncode == 0 and "GPU" in listed.stdout
-
-
-class XGBoostClassifier(ClassifierMixin, BaseEstimator):
-    """XGBoost on any label type (it wants 0..n-1), on the GPU when one is visible.
-
-    `device_` records where it trained; the fitted booster is moved to the CPU afterwards, so
-    serving and batch scoring run anywhere.
-    """
-
-    def __init__(self, params: dict[str, Any] | None = None, random_state: int = 0) -> None:
-        self.params = params
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any) -> XGBoostClassifier:
-        from xgboost import XGBClassifier
-
-        encoder = LabelEncoder().fit(y)
-        self.classes_ = encoder.classes_
-        self.device_ = "cuda" if gpu_visible() else "cpu"
-        settings = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1, "n_jobs": 1}
-        self.model_ = XGBClassifier(
-            **{**settings, **(self.params or {})},
-            device=self.device_,
-            random_state=self.random_state,
-        )
-        self.model_.fit(X, encoder.transform(y))
-        self.model_.set_params(device="cpu")
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        return self.model_.predict_proba(X)
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+def builtin_trusted_types() -> list[str]:
+    """What skops must trust to load any built-in family's model (each family lists its own)."""
+    return ["numpy.dtype", *(t for family in FAMILIES.values() for t in family.trusted_types)]
 
 
 class TrainingError(PipelineError):
@@ -138,27 +73,13 @@ def build_preprocessor(X: pd.DataFrame, scale_numeric: bool) -> ColumnTransforme
 
 
 def build_model(family: str, params: dict[str, Any], seed: int, X: pd.DataFrame) -> Pipeline:
-    """An unfitted Pipeline for a built-in family on X's columns; `params` go to the estimator."""
-    if family == "gradient_boosting":
-        estimator: Any = HistGradientBoostingClassifier(random_state=seed, **params)
-    elif family == "random_forest":
-        estimator = RandomForestClassifier(
-            **{"n_estimators": 100, "min_samples_leaf": 2, "n_jobs": 1, **params},
-            random_state=seed,
-        )
-    elif family == "logistic_regression":
-        estimator = LogisticRegression(**{"max_iter": 2000, **params}, random_state=seed)
-    elif family == "xgboost":
-        estimator = XGBoostClassifier(params=dict(params), random_state=seed)
-    elif family == "dummy":
-        estimator = DummyClassifier(**{"strategy": "prior", **params})
-    else:
-        raise TrainingError(
-            f"Unknown model family '{family}': use gradient_boosting, random_forest, "
-            "logistic_regression, xgboost or dummy"
-        )
-    preprocessor = build_preprocessor(X, scale_numeric=family == "logistic_regression")
-    return Pipeline([("preprocess", preprocessor), ("model", estimator)])
+    """An unfitted Pipeline for a declared family on X's columns; `params` go to the estimator."""
+    try:
+        declared = families.get(family)
+    except PipelineError as error:
+        raise TrainingError(str(error)) from None
+    preprocessor = build_preprocessor(X, scale_numeric=declared.scale_numeric)
+    return Pipeline([("preprocess", preprocessor), ("model", declared.build(dict(params), seed))])
 
 
 def train_builtin(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from .. import families
 from ..config import PACKAGE_NAME, Settings
 from .pipeline_job import experiment_name
 
@@ -27,12 +28,6 @@ AUTOML_METRICS = {
     "precision": "precision_score_weighted",
     "recall": "norm_macro_recall",
     "f1": "AUC_weighted",
-}
-AUTOML_ALGORITHMS = {
-    "gradient_boosting": "GradientBoosting",
-    "random_forest": "RandomForest",
-    "logistic_regression": "LogisticRegression",
-    "xgboost": "XGBoostClassifier",
 }
 
 
@@ -63,7 +58,12 @@ def build_mltable_asset(settings: Settings, folder: Path, version: str) -> Data:
 def build_automl_job(settings: Settings, table_reference: str, compute: str) -> ClassificationJob:
     from azure.ai.ml import Input, automl
 
-    families = [f for f in settings.automl.families if f in AUTOML_ALGORITHMS]
+    # Families without an Azure AutoML counterpart are searched locally only.
+    algorithms = [
+        declared.automl_name
+        for declared in map(families.get, settings.automl.families)
+        if declared.automl_name
+    ]
     job = automl.classification(
         training_data=Input(type="mltable", path=table_reference),
         target_column_name=settings.data.target,
@@ -79,5 +79,5 @@ def build_automl_job(settings: Settings, table_reference: str, compute: str) -> 
         timeout_minutes=max(15, settings.automl.timeout_seconds // 60),
         enable_early_termination=True,
     )
-    job.set_training(allowed_training_algorithms=[AUTOML_ALGORITHMS[f] for f in families])
+    job.set_training(allowed_training_algorithms=algorithms)
     return job

@@ -25,7 +25,6 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PipelineError
-from ..registry import DIGEST_TAG
 from . import endpoints
 from .rollout import RolloutState
 
@@ -197,8 +196,7 @@ class AzureEndpointOperations:
         return {k: v for k, v in (self._endpoint().tags or {}).items() if "." in k}
 
     # deployments
-    def create_deployment(self, name: str, version: str) -> None:
-        digest = self._digest(version)
+    def create_deployment(self, name: str, version: str, digest: str) -> None:
         deployment = endpoints.online_deployment(
             self.settings,
             endpoint_name=self.endpoint_name,
@@ -250,10 +248,6 @@ class AzureEndpointOperations:
             )
 
     # checks
-    def _digest(self, version: str) -> str:
-        model = self.client.models.get(self.settings.model_name, version)
-        return (model.tags or {}).get(DIGEST_TAG, "")
-
     def _input_example(self, version: str) -> dict[str, Any]:
         if self._example is None:
             with tempfile.TemporaryDirectory() as folder:

@@ -25,6 +25,8 @@ from azure.ai.ml.entities import (
     BatchEndpoint,
     BatchRetrySettings,
     CodeConfiguration,
+    DataCollector,
+    DeploymentCollection,
     ManagedOnlineDeployment,
     ManagedOnlineEndpoint,
     ModelBatchDeployment,
@@ -37,7 +39,6 @@ from azure.ai.ml.entities import (
 from ..config import DeploymentSettings, Settings
 from ..config import ProbeSettings as ProbeConfig
 from ..errors import PipelineError
-from ..monitoring.azure_monitor import data_collector
 from .environments import environment_specs
 from .workspace import unique_suffix
 
@@ -60,6 +61,18 @@ class EndpointConfigError(PipelineError):
 class EndpointNames:
     online: str
     batch: str
+
+
+def data_collector() -> DataCollector:
+    """Collect every request's inputs and outputs (`model_inputs`, `model_outputs`): the
+    Azure ML model monitor (monitoring/azure_monitor.py) reads its production data there."""
+    return DataCollector(
+        collections={
+            "model_inputs": DeploymentCollection(enabled="true"),
+            "model_outputs": DeploymentCollection(enabled="true"),
+        },
+        sampling_rate=1.0,
+    )
 
 
 def endpoint_names(settings: Settings, environment: str) -> EndpointNames:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import families
 from ..config import PACKAGE_NAME, SearchDimension, Settings
 from ..lineage import lineage_tags
-from ..train import GPU_FAMILIES
 from .components import build_component, step_specs, sweep_trial_spec
 from .data_asset import DataAssetSpec
 from .environments import EnvironmentSpec
@@ -41,7 +41,7 @@ class ComputePlan:
             settings.azure.gpu_training
             and settings.model.training_function is None
             and not settings.automl.enabled
-            and settings.model.family in GPU_FAMILIES
+            and families.get(settings.model.family).gpu
         )
         if settings.azure.compute == SERVERLESS:
             return cls(SERVERLESS, SERVERLESS, False)

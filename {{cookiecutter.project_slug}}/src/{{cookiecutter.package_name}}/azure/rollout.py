@@ -98,7 +98,7 @@ Operation = (
 class EndpointOperations(Protocol):
     """The Azure calls a rollout needs, and nothing else. Every call raises on failure."""
 
-    def create_deployment(self, name: str, version: str) -> None: ...
+    def create_deployment(self, name: str, version: str, digest: str) -> None: ...
     def smoke_test(self, name: str) -> None: ...
     def apply_autoscale(self, name: str) -> None: ...
     def set_traffic(self, traffic: Mapping[str, int], mirror: Mapping[str, int]) -> None: ...
@@ -349,7 +349,7 @@ def needs_attention(state: RolloutState | None) -> bool:
 def execute(ops: EndpointOperations, state: RolloutState, operation: Operation) -> None:
     match operation:
         case CreateDeployment(name, version):
-            ops.create_deployment(name, version)
+            ops.create_deployment(name, version, state.digest)
         case SmokeTest(name):
             ops.smoke_test(name)
         case ApplyAutoscale(name):

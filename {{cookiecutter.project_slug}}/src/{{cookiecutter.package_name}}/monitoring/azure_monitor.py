@@ -7,8 +7,8 @@
 - `drift_job_schedule`: a `JobSchedule` whose command job runs this package's own
   `monitor drift --data <collected inputs> --since <lookback> --retrain --backend azure` on the
   CPU cluster with its managed identity: the loop closes with no external glue.
-- `data_collector`: the deployment setting that turns the collections on (the deployment
-  module passes it to `ManagedOnlineDeployment(data_collector=...)`).
+- the collections themselves are turned on by `azure/endpoints.data_collector`, on the
+  online deployment.
 
 Everything is built without a workspace. Offline proof (tests): the command job and its
 schedule pass `_validate()` and survive dump -> `load_job`/`load_schedule`; the monitor has no
@@ -165,7 +165,7 @@ def drift_command(settings: Settings, cluster: str) -> Any:
         experiment_name=settings.tracking.experiment_name,
         command=(
             f"python -m {PACKAGE_NAME} monitor drift --data {COLLECTED_INPUT} "
-            f"--since {azure.lookback_days}d --retrain --backend azure"
+            f"--since {azure.lookback_days}d --retrain --backend azure --no-fail-on-drift"
         ),
         code=str(settings.project_dir),
         inputs={
@@ -197,19 +197,6 @@ def drift_job_schedule(settings: Settings, cluster: str) -> Any:
         trigger=_cron(settings.monitoring.azure.retrain_cron),
         create_job=drift_command(settings, cluster),
         tags={"project": PACKAGE_NAME},
-    )
-
-
-def data_collector() -> Any:
-    """For the online deployment: collect every request's inputs and outputs."""
-    from azure.ai.ml.entities import DataCollector, DeploymentCollection
-
-    return DataCollector(
-        collections={
-            "model_inputs": DeploymentCollection(enabled="true"),
-            "model_outputs": DeploymentCollection(enabled="true"),
-        },
-        sampling_rate=1.0,
     )
 
 

@@ -11,18 +11,20 @@ azureml-inference-server-http on `score.py`: after that, nothing differs from th
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import PipelineError
-from ..monitoring.collect import FLUSH_SECONDS_ENV, INFERENCE_LOG_ENV
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    pass
 
+# Set for the server by `serve`; `monitoring/collect.py` reads them in each worker.
+INFERENCE_LOG_ENV = "INFERENCE_LOG_DIR"
+FLUSH_SECONDS_ENV = "INFERENCE_LOG_FLUSH_SECONDS"
+COMPACT_MINUTES_ENV = "INFERENCE_LOG_COMPACT_MINUTES"
+RETENTION_DAYS_ENV = "INFERENCE_LOG_RETENTION_DAYS"
 SCORE_SCRIPT = Path(__file__).resolve().with_name("score.py")
 
 
@@ -36,6 +38,7 @@ def resolve_model_dir(version: str | None = None, environment: str = "local") ->
     `model/` subfolder, as on Azure."""
     from ..config import load_settings
     from ..deployments import client_for, read_deployment
+    from ..model_files import materialize_version
     from ..registry import DIGEST_TAG, get_version
 
     settings = load_settings()
@@ -56,65 +59,6 @@ def resolve_model_dir(version: str | None = None, environment: str = "local") ->
     return materialize_version(settings, name, version, registered.tags.get(DIGEST_TAG))
 
 
-def materialize_version(
-    settings: Settings, name: str, version: str, digest: str | None = None
-) -> Path:
-    """Download `name` v`version` once per digest and verify it; return its version folder.
-
-    Without a recorded digest (versions registered before digests were kept) the folder is
-    keyed by the digest of what was downloaded, and always downloaded afresh."""
-    from ..deployments import client_for
-    from ..lineage import model_digest
-    from ..registry import call
-
-    root = settings.resolve(Path(".mlflow/serving")) / name
-    if digest is not None:
-        version_dir = root / f"{version}-{digest[:12]}"
-        model_dir = version_dir / "model"
-        if (model_dir / "MLmodel").is_file() and model_digest(model_dir) == digest:
-            return version_dir
-        shutil.rmtree(version_dir, ignore_errors=True)  # stale or tampered: fetch again
-    client = client_for(settings)
-    source = call(
-        client,
-        "get_model_version_download_uri",
-        client.get_model_version_download_uri,
-        name,
-        version,
-    )
-    staging_root = root / ".staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=staging_root))
-    try:
-        downloaded = _download(source, staging)
-        found = model_digest(downloaded)
-        if digest is not None and found != digest:
-            raise ServingError(
-                f"{name} v{version} downloaded from {source} has sha256 {found[:12]}, not the "
-                f"deployed {digest[:12]}: the artifact store changed; redeploy with `deploy`"
-            )
-        version_dir = root / f"{version}-{found[:12]}"
-        version_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            downloaded.rename(version_dir / "model")
-        except OSError:
-            if not (version_dir / "model" / "MLmodel").is_file():
-                raise  # not a concurrent download of the same files: a real failure
-        return version_dir
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _download(source_uri: str, staging: Path) -> Path:
-    """Download into a temporary folder: a half-copied folder is never served."""
-    import mlflow.artifacts
-
-    downloaded = Path(mlflow.artifacts.download_artifacts(source_uri, dst_path=str(staging)))
-    if not (downloaded / "MLmodel").is_file():
-        raise ServingError(f"{source_uri} is not an MLflow model folder (no MLmodel file)")
-    return downloaded
-
-
 def server_command(port: int, workers: int, host: str) -> list[str]:
     """azmlinfsrv always binds 0.0.0.0; `server.py` runs it bound to `host` instead."""
     return [
@@ -132,7 +76,12 @@ def server_command(port: int, workers: int, host: str) -> list[str]:
 
 
 def server_environment(
-    model_dir: Path, inference_log_dir: Path | None = None, flush_seconds: float = 10.0
+    model_dir: Path,
+    inference_log_dir: Path | None = None,
+    flush_seconds: float = 10.0,
+    *,
+    compact_minutes: float = 10.0,
+    retention_days: int = 30,
 ) -> dict[str, str]:
     """The server's environment; with `inference_log_dir`, score.py logs every request there."""
     env = dict(os.environ, AZUREML_MODEL_DIR=str(model_dir))
@@ -140,26 +89,20 @@ def server_environment(
     if inference_log_dir is not None:
         env[INFERENCE_LOG_ENV] = str(inference_log_dir)
         env[FLUSH_SECONDS_ENV] = str(flush_seconds)
+        env[COMPACT_MINUTES_ENV] = str(compact_minutes)
+        env[RETENTION_DAYS_ENV] = str(retention_days)
     # Each worker is one process on its own core: BLAS/OpenMP thread pools per request only add
     # contention. Azure deployments set the same variable (see docs/serving.md).
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
-def run_server(
-    model_dir: Path,
-    *,
-    port: int,
-    workers: int,
-    host: str,
-    inference_log_dir: Path | None = None,
-    flush_seconds: float = 10.0,
-) -> None:
+def run_server(model_dir: Path, *, port: int, workers: int, host: str, env: dict[str, str]) -> None:
     """Replace this process with the server (like `exec` in a shell), so that Ctrl-C, SIGTERM
     from a supervisor or a test reach gunicorn itself and stop its workers: a child server
-    would be orphaned, still serving, when only its parent was told to stop."""
+    would be orphaned, still serving, when only its parent was told to stop. `env` comes from
+    `server_environment`."""
     sys.stdout.flush()
     sys.stderr.flush()
     command = server_command(port, workers, host)
-    env = server_environment(model_dir, inference_log_dir, flush_seconds)
     os.execve(command[0], command, env)

@@ -1,4 +1,4 @@
-"""The `serve` and `score-batch` commands, as plain functions the package CLI registers.
+"""`serve` and `score-batch`: the deployed model on this machine, as Azure runs it.
 
 Heavy imports (mlflow, pandas, sklearn) happen inside the functions so `--help` stays fast.
 """
@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from .errors import exit_on_error
 
 
 def serve(
@@ -26,28 +28,24 @@ def serve(
 ) -> None:
     """Serve the deployed model over HTTP with the server Azure online endpoints run."""
     from ..config import load_settings
-    from ..errors import PipelineError
-    from .local import resolve_model_dir, run_server
+    from ..serving.local import resolve_model_dir, run_server, server_environment
 
-    try:
+    with exit_on_error():
         model_dir = resolve_model_dir(version)
-    except PipelineError as error:
-        typer.secho(f"error: {error}", fg="red", err=True)
-        raise typer.Exit(code=1) from None
     typer.echo(f"Serving {model_dir} on http://{host}:{port}/score (health: GET /)")
     settings = load_settings()
     log = settings.monitoring.inference_log
     log_dir = settings.resolve(log.path) if log.enabled else None
     if log_dir is not None:
         typer.echo(f"Logging requests to {log_dir} (`monitor drift --since 24h` reads them)")
-    run_server(  # does not return
+    env = server_environment(
         model_dir,
-        port=port,
-        workers=workers,
-        host=host,
-        inference_log_dir=log_dir,
-        flush_seconds=log.flush_seconds,
+        log_dir,
+        log.flush_seconds,
+        compact_minutes=log.compact_minutes,
+        retention_days=log.retention_days,
     )
+    run_server(model_dir, port=port, workers=workers, host=host, env=env)  # does not return
 
 
 def score_batch(
@@ -69,19 +67,18 @@ def score_batch(
     ] = False,
 ) -> None:
     """Score a file of any size in chunks, like an Azure batch endpoint, with bounded memory."""
-    from ..errors import PipelineError
-    from .batch import score_file
-    from .local import resolve_model_dir
+    from ..serving.batch import score_file
+    from ..serving.local import resolve_model_dir
 
-    try:
+    with exit_on_error():  # BatchInputError is a PipelineError
         model_dir = resolve_model_dir(version)
         summary = score_file(
             model_dir, input_path, output_path, chunk_rows=chunk_rows, keep_columns=keep_columns
         )
-    except PipelineError as error:  # BatchInputError included
-        typer.secho(f"error: {error}", fg="red", err=True)
-        raise typer.Exit(code=1) from None
     typer.echo(
         f"Scored {summary.rows:,} rows in {summary.seconds:.1f} s "
         f"({summary.rows_per_second:,.0f} rows/s) -> {output_path}"
     )
+
+
+COMMANDS = {"serve": serve, "score-batch": score_batch}

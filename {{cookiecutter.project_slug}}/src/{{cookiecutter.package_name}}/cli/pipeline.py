@@ -1,4 +1,4 @@
-"""Command-line interface: `run` for the whole pipeline, one command per step, `models`.
+"""`run` for the whole pipeline, one command per step, and `models`.
 
 The per-step commands take input and output folders as options, which is how an Azure ML
 component calls them (`--train-data ${inputs.train}`). Heavy libraries are imported inside
@@ -7,130 +7,38 @@ the commands so `--help` stays fast. Bad input ends with a one-line message and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.status import Status
 from rich.table import Table
 
-from .azure.cli import app as azure_app
-from .config import (
-    CONFIG_RELATIVE_PATH,
-    MODEL_FAMILIES,
-    PACKAGE_NAME,
-    Settings,
-    find_config,
-    load_settings,
+from ..config import PACKAGE_NAME, Settings
+from ..errors import PipelineError
+from ..model_listing import list_model
+from .errors import exit_on_error
+from .options import (
+    AutoMLOption,
+    ConfigOption,
+    DataOption,
+    FamilyOption,
+    ModelNameOption,
+    SeedOption,
+    TargetOption,
+    TrainingFunctionOption,
+    settings_from,
 )
-from .errors import PipelineError
-from .model_listing import list_model
-from .monitoring.cli import app as monitor_app
-from .options import ConfigOption
-from .serving.commands import score_batch, serve
+from .progress import ConsoleProgress, console
 
 if TYPE_CHECKING:
-    from .steps import Deployment, PreparedData, TrainedModel
-
-app = typer.Typer(
-    help="Train, gate, register and serve the model (local MLflow by default).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-app.command("serve")(serve)
-app.command("score-batch")(score_batch)
-app.add_typer(azure_app)
-app.add_typer(monitor_app)
-
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
-
-TargetOption = Annotated[str | None, typer.Option("--target", help="Target column to predict.")]
-SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed.")]
-FamilyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--model-family",
-        help=f"Built-in model family: {', '.join(MODEL_FAMILIES)} (or dummy, a baseline).",
-    ),
-]
-TrainingFunctionOption = Annotated[
-    str | None,
-    typer.Option(
-        "--training-function", help="Custom trainer: 'module:function' or 'file.py:function'."
-    ),
-]
-AutoMLOption = Annotated[
-    bool | None, typer.Option("--automl/--no-automl", help="Search families and parameters.")
-]
-ModelNameOption = Annotated[
-    str | None, typer.Option("--model-name", help="Registered model name in MLflow.")
-]
+    from ..steps.deploy import Deployment
+    from ..steps.prepare import PreparedData
+    from ..steps.train import TrainedModel
 
 
-@contextmanager
-def clean_errors() -> Iterator[None]:
-    """Bad input is reported as one line, not a stack trace (those are for bugs)."""
-    try:
-        yield
-    except PipelineError as error:
-        errors.print(f"[red]Error:[/red] {escape(str(error))}", soft_wrap=True)
-        raise typer.Exit(code=1) from None
-
-
-def settings_from(config: Path | None, **overrides: Any) -> Settings:
-    """Settings for a command; `data__path` style keywords become dotted overrides.
-
-    Without a config file the command would scatter `.mlflow/` and `.runs/` folders into
-    whatever directory it was started from, so one is required.
-    """
-    if config is None and find_config() is None:
-        raise PipelineError(
-            f"No {CONFIG_RELATIVE_PATH} in {Path.cwd()} or its parents: run this command "
-            "inside the project folder or pass --config"
-        )
-    return load_settings(config, {key.replace("__", "."): v for key, v in overrides.items()})
-
-
-class ConsoleProgress:
-    """Step progress: a spinner on a terminal, plain lines in CI logs and pipes."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.index = 0
-        self.status: Status | None = None
-
-    def step_started(self, name: str) -> None:
-        self.index += 1
-        label = f"[{self.index}/{self.total}] {name}"
-        if console.is_terminal:
-            self.status = console.status(f"{label} ...")
-            self.status.start()
-        else:
-            console.print(f"{label} ...")
-
-    def step_finished(self, name: str, seconds: float, summary: str) -> None:
-        if self.status is not None:
-            self.status.stop()
-            self.status = None
-        console.print(
-            f"[green]✓[/green] [{self.index}/{self.total}] {name} ({seconds:.1f}s): {summary}",
-            soft_wrap=True,
-        )
-
-    def stop(self) -> None:
-        if self.status is not None:
-            self.status.stop()
-
-
-@app.command()
 def run(
-    data: Annotated[Path | None, typer.Option("--data", help="CSV or Parquet data set.")] = None,
+    data: DataOption = None,
     target: TargetOption = None,
     config: ConfigOption = None,
     model_family: FamilyOption = None,
@@ -149,7 +57,7 @@ def run(
     ] = None,
 ) -> None:
     """Run every step: prepare_data, train, evaluate, register (+ promote if better), deploy."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(
             config,
             data__path=data,
@@ -166,7 +74,7 @@ def run(
         if settings.backend == "azure":
             _submit_to_azure(settings)
             return
-        from .pipeline import STEP_NAMES, create_pipeline
+        from ..pipeline import STEP_NAMES, create_pipeline
 
         pipeline = create_pipeline(settings)
         progress = ConsoleProgress(len(STEP_NAMES))
@@ -190,8 +98,8 @@ def run(
 
 def _submit_to_azure(settings: Settings) -> None:
     """`backend: azure`: the same steps as an Azure ML pipeline (`azure submit`, no wait)."""
-    from .azure.submit import submit_training
-    from .azure.workspace import ml_client
+    from ..azure.submit import submit_training
+    from ..azure.workspace import ml_client
 
     result = submit_training(settings, ml_client(settings), wait=False, timeout_minutes=0)
     console.print(f"Submitted {result.job}: {result.studio_url}", soft_wrap=True)
@@ -213,8 +121,8 @@ def _run_step(settings: Settings, step: str, output: Path, **earlier: Any) -> An
     outputs read from their folders and this step's output going to `output`."""
     import mlflow
 
-    from .pipeline import RunContext, create_pipeline
-    from .tracking import configure_tracking
+    from ..pipeline import RunContext, create_pipeline
+    from ..tracking import configure_tracking
 
     pipeline = create_pipeline(settings)
     experiment_id = configure_tracking(settings)
@@ -227,15 +135,15 @@ def _prepared_from(split_file: Path, split: str, settings: Settings) -> Prepared
     """The prepare step's record next to a split file, or a minimal one for a bare file."""
     from dataclasses import replace
 
-    from . import steps
-    from .lineage import file_sha256
+    from ..lineage import file_sha256
+    from ..steps.prepare import PREPARED_RECORD, PreparedData
 
     if not split_file.is_file():
         raise PipelineError(f"{split_file} does not exist: pass a split file from `prepare`")
-    if (split_file.parent / steps.PREPARED_RECORD).is_file():
-        prepared = steps.PreparedData.read(split_file.parent)
+    if (split_file.parent / PREPARED_RECORD).is_file():
+        prepared = PreparedData.read(split_file.parent)
         return replace(prepared, **{f"{split}_path": split_file})
-    return steps.PreparedData(
+    return PreparedData(
         split_file,
         split_file,
         settings.data.target,
@@ -251,25 +159,24 @@ def _trained_from(model: Path) -> TrainedModel:
     """The train step's record next to a model folder (it names the training run)."""
     from dataclasses import replace
 
-    from . import steps
+    from ..steps.train import TRAINED_RECORD, TrainedModel
 
     if not (model / "MLmodel").is_file():
         raise PipelineError(f"{model} is not an MLflow model folder: pass the model from `train`")
-    if (model.parent / steps.TRAINED_RECORD).is_file():
-        return replace(steps.TrainedModel.read(model.parent), model_dir=model)
-    return steps.TrainedModel(model, family="unknown")
+    if (model.parent / TRAINED_RECORD).is_file():
+        return replace(TrainedModel.read(model.parent), model_dir=model)
+    return TrainedModel(model, family="unknown")
 
 
-@app.command()
 def prepare(
     output: Annotated[Path, typer.Option("--output", help="Folder for train/test Parquet.")],
-    data: Annotated[Path | None, typer.Option("--data", help="CSV or Parquet data set.")] = None,
+    data: DataOption = None,
     target: TargetOption = None,
     seed: SeedOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Step 1: validate the data and split it into train.parquet and test.parquet."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(config, data__path=data, data__target=target, seed=seed)
         prepared = _run_step(settings, "prepare_data", output)
     console.print(f"Prepared: {prepared.describe()} -> {output}")
@@ -288,8 +195,7 @@ def _param_overrides(pairs: list[str]) -> dict[str, Any]:
     return overrides
 
 
-@app.command("train")
-def train_command(
+def train(
     train_data: Annotated[Path, typer.Option("--train-data", help="train.parquet from prepare.")],
     output: Annotated[Path, typer.Option("--output", help="Folder for the MLflow model.")],
     target: TargetOption = None,
@@ -304,7 +210,7 @@ def train_command(
     ] = None,
 ) -> None:
     """Step 2: fit the model and save it as an MLflow model folder."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(
             config,
             **_param_overrides(param or []),
@@ -319,8 +225,7 @@ def train_command(
     console.print(f"Trained: {trained.describe()} -> {trained.model_dir}")
 
 
-@app.command("evaluate")
-def evaluate_command(
+def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model folder from train.")],
     test_data: Annotated[Path, typer.Option("--test-data", help="test.parquet from prepare.")],
     output: Annotated[Path, typer.Option("--output", help="Folder for metrics and plots.")],
@@ -329,7 +234,7 @@ def evaluate_command(
     config: ConfigOption = None,
 ) -> None:
     """Step 3: score the challenger and the current champion on the holdout, and decide."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(config, data__target=target, tracking__model_name=model_name)
         evaluation = _run_step(
             settings,
@@ -342,8 +247,7 @@ def evaluate_command(
     console.print(evaluation.decision.reason, soft_wrap=True)
 
 
-@app.command("register")
-def register_command(
+def register(
     model: Annotated[Path, typer.Option("--model", help="Model folder from train.")],
     prepared: Annotated[Path, typer.Option("--prepared", help="Output folder of prepare.")],
     evaluation: Annotated[Path, typer.Option("--evaluation", help="Output folder of evaluate.")],
@@ -352,23 +256,23 @@ def register_command(
     config: ConfigOption = None,
 ) -> None:
     """Step 4: register a new version, verified against evaluate's record (name, digest)."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(config, tracking__model_name=model_name)
-        from . import steps
+        from ..steps.evaluate import Evaluation
+        from ..steps.prepare import PreparedData
 
         registration = _run_step(
             settings,
             "register",
             output,
-            prepared=steps.PreparedData.read(prepared),
+            prepared=PreparedData.read(prepared),
             trained=_trained_from(model),
-            evaluation=steps.Evaluation.read(evaluation),
+            evaluation=Evaluation.read(evaluation),
         )
     console.print(f"{registration.describe()}: {registration.reason}", soft_wrap=True)
 
 
-@app.command("deploy")
-def deploy_command(
+def deploy(
     registration: Annotated[
         Path, typer.Option("--registration", help="Output folder of register.")
     ],
@@ -377,12 +281,12 @@ def deploy_command(
     config: ConfigOption = None,
 ) -> None:
     """Step 5: deploy the candidate and promote it, or keep serving the champion."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(config, tracking__model_name=model_name)
-        from . import steps
+        from ..steps.register import Registration
 
         deployment = _run_step(
-            settings, "deploy", output, registration=steps.Registration.read(registration)
+            settings, "deploy", output, registration=Registration.read(registration)
         )
     console.print(deployment.describe())
 
@@ -394,13 +298,12 @@ def _rounded(value: str | None) -> str:
         return "-"
 
 
-@app.command()
 def models(
     config: ConfigOption = None,
     model_name: ModelNameOption = None,
 ) -> None:
     """List registered versions with their metrics, the gate's decision and the champion."""
-    with clean_errors():
+    with exit_on_error():
         settings = settings_from(config, tracking__model_name=model_name)
         # The local registry is read without importing MLflow (seconds): see model_listing.
         listing = list_model(settings.tracking_uri, settings.model_name)
@@ -431,3 +334,14 @@ def models(
         f"Latest v{latest.version}: {latest.tags.get('decision.final', 'no decision recorded')}",
         soft_wrap=True,
     )
+
+
+COMMANDS = {
+    "run": run,
+    "prepare": prepare,
+    "train": train,
+    "evaluate": evaluate,
+    "register": register,
+    "deploy": deploy,
+    "models": models,
+}

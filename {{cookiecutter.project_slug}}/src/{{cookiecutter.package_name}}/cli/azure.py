@@ -1,5 +1,5 @@
 """`<package> azure ...`: set up the workspace, submit and follow training, schedule it, and
-deploy, roll back and batch-score (the deployment commands live in `deploy_cli.py`).
+deploy, roll back and batch-score (the deployment commands live in `deploy.py`).
 
 Mounted by the main CLI. `azure-ai-ml` is imported inside the commands only, so `--help` stays
 fast. Exit codes: 0 success (also when the gate kept the champion), 1 error or failed job,
@@ -9,22 +9,22 @@ fast. Exit codes: 0 success (also when the gate kept the champion), 1 error or f
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..options import ConfigOption, EnvironmentOption
-from .deploy_cli import (
-    cli_settings,
-    deploy,
-    endpoint_status,
-    export_model,
-    rollback,
-    score_batch,
-    workspace_client,
+from ..errors import PipelineError
+from . import deploy
+from .errors import exit_on_error
+from .options import (
+    ConfigOption,
+    DryRunOutputOption,
+    EnvironmentOption,
+    SummaryOption,
+    dry_run_folder,
+    settings_from,
 )
 
 app = typer.Typer(
@@ -35,10 +35,8 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-app.command("deploy")(deploy)
-app.command("export-model")(export_model)
-app.command("rollback")(rollback)
-app.command("score-batch")(score_batch)
+for name, command in deploy.COMMANDS.items():
+    app.command(name)(command)
 console = Console(highlight=False)
 
 
@@ -55,16 +53,14 @@ def _say_derived(coordinates) -> None:
 @app.command()
 def setup(environment: EnvironmentOption = None, config: ConfigOption = None) -> None:
     """One-time, after the infrastructure: identity-based datastores, environments, data asset."""
-    from ..cli import clean_errors
-
-    with clean_errors():
-        settings = cli_settings(config)
-        from .workspace import resolve_workspace
-        from .workspace_setup import setup_workspace
+    with exit_on_error():
+        settings = settings_from(config)
+        from ..azure.workspace import ml_client, resolve_workspace
+        from ..azure.workspace_setup import setup_workspace
 
         coordinates = resolve_workspace(settings, environment)
         _say_derived(coordinates)
-        changes = setup_workspace(settings, workspace_client(settings, environment), coordinates)
+        changes = setup_workspace(settings, ml_client(settings, environment), coordinates)
     for part, changed in changes.items():
         console.print(f"{part}: {', '.join(changed) if changed else 'up to date'}", soft_wrap=True)
 
@@ -76,38 +72,30 @@ def submit(
     timeout_minutes: Annotated[
         int, typer.Option("--timeout-minutes", min=0, help="Give up waiting after this (exit 124).")
     ] = 60,
-    summary: Annotated[
-        Path | None, typer.Option("--summary", help="Write the outcome as JSON to this file.")
-    ] = None,
+    summary: SummaryOption = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Write the YAML of every object; contact nothing.")
     ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", help="Folder for --dry-run's YAML.")
-    ] = None,
+    output: DryRunOutputOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Build and submit the training pipeline; returns at once unless --wait."""
-    from ..cli import clean_errors
-    from ..errors import PipelineError
-
-    with clean_errors():
-        settings = cli_settings(config)
+    with exit_on_error():
+        settings = settings_from(config)
         if dry_run:
-            if output is None:
-                raise PipelineError("--dry-run needs --output DIR for the YAML files")
-            from .submit import write_dry_run
+            from ..azure.submit import write_dry_run
 
-            coordinates, written = write_dry_run(settings, output, environment)
+            coordinates, written = write_dry_run(settings, dry_run_folder(output), environment)
             _say_derived(coordinates)
             for path in written:
                 console.print(f"wrote {path}", soft_wrap=True)
             return
-        from .submit import submit_training
+        from ..azure.submit import submit_training
+        from ..azure.workspace import ml_client
 
         result = submit_training(
             settings,
-            workspace_client(settings, environment),
+            ml_client(settings, environment),
             wait=wait,
             timeout_minutes=timeout_minutes,
             environment=environment,
@@ -136,24 +124,18 @@ def status(
     config: ConfigOption = None,
 ) -> None:
     """One line per step and the gate's outcome, or (--endpoint) where a rollout stands."""
-    from ..cli import clean_errors
-
     if endpoint:
-        endpoint_status(environment=environment, config=config)
+        deploy.endpoint_status(environment=environment, config=config)
         return
-    with clean_errors():
+    with exit_on_error():
         if job is None:
-            from ..errors import PipelineError
-
             raise PipelineError("Name a JOB (from `azure submit`), or pass --endpoint")
-        settings = cli_settings(config)
-        from .submit import job_status
-        from .workspace import resolve_workspace
+        settings = settings_from(config)
+        from ..azure.submit import job_status
+        from ..azure.workspace import ml_client, resolve_workspace
 
         coordinates = resolve_workspace(settings, environment)
-        overall, steps, outcome = job_status(
-            workspace_client(settings, environment), coordinates, job
-        )
+        overall, steps, outcome = job_status(ml_client(settings, environment), coordinates, job)
     if as_json:
         record = {
             "job": job,
@@ -185,16 +167,14 @@ def schedule(
     config: ConfigOption = None,
 ) -> None:
     """Create or update the retraining schedule (azure.schedule cron and time zone)."""
-    from ..cli import clean_errors
-
-    with clean_errors():
-        settings = cli_settings(config)
-        from .schedule import build_schedule, schedule_name
-        from .submit import azure_call, build_training_job
-        from .workspace import resolve_workspace
+    with exit_on_error():
+        settings = settings_from(config)
+        from ..azure.schedule import build_schedule, schedule_name
+        from ..azure.submit import azure_call, build_training_job
+        from ..azure.workspace import ml_client, resolve_workspace
 
         coordinates = resolve_workspace(settings, environment)
-        client = workspace_client(settings, environment)
+        client = ml_client(settings, environment)
         name = schedule_name(coordinates.environment)
         if disable:
             azure_call(

@@ -1,0 +1,179 @@
+"""Every model family, declared once: its estimator, its AutoML search space, Azure AutoML's
+name for it, and whether it trains on a GPU.
+
+Config validation, training, the local AutoML search, the Azure AutoML job and the pipeline's
+compute placement all read `FAMILIES`, so a new family is one `register(ModelFamily(...))`
+here (or in a module of yours that the project imports) plus its dependency. Estimators are
+imported inside the builders: reading this table must not cost a scikit-learn import, because
+`config.py` reads it on every command, `--help` included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PipelineError
+
+Params = dict[str, Any]
+
+
+def _nothing_to_tune(trial: Any) -> Params:
+    return {}
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    # (params from model.params or the search, seed) -> an unfitted scikit-learn estimator that
+    # takes the preprocessed columns.
+    build: Callable[[Params, int], Any]
+    # An optuna trial -> the parameters one AutoML trial tries: the few that matter most.
+    search_space: Callable[[Any], Params] = _nothing_to_tune
+    # Azure AutoML's algorithm name (allowed_training_algorithms); None: not searched there.
+    automl_name: str | None = None
+    # Trains on the GPU cluster in the Azure ML pipeline (and on a GPU when one is visible).
+    gpu: bool = False
+    # Linear models need scaled numeric inputs; trees do not.
+    scale_numeric: bool = False
+    # Types skops must trust to load the saved model (reviewed: created by this process).
+    trusted_types: tuple[str, ...] = ()
+    # A baseline (dummy) is accepted everywhere but not offered as a real choice.
+    baseline: bool = False
+
+
+FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(family: ModelFamily) -> ModelFamily:
+    """Add (or replace) a family; every part of the pipeline sees it from then on."""
+    FAMILIES[family.name] = family
+    return family
+
+
+def get(name: str) -> ModelFamily:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise PipelineError(f"Unknown model family '{name}': use {', '.join(FAMILIES)}") from None
+
+
+def choices() -> tuple[str, ...]:
+    """The real families (baselines left out), for help texts and the AutoML default."""
+    return tuple(name for name, family in FAMILIES.items() if not family.baseline)
+
+
+# --- the built-in families -----------------------------------------------------------------
+
+
+def _gradient_boosting(params: Params, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(random_state=seed, **params)
+
+
+def _gradient_boosting_space(trial: Any) -> Params:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "max_leaf_nodes": trial.suggest_int("max_leaf_nodes", 8, 64, log=True),
+        "l2_regularization": trial.suggest_float("l2_regularization", 1e-4, 10.0, log=True),
+        "max_iter": trial.suggest_int("max_iter", 50, 300, step=50),
+    }
+
+
+def _random_forest(params: Params, seed: int) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(
+        **{"n_estimators": 100, "min_samples_leaf": 2, "n_jobs": 1, **params},
+        random_state=seed,
+    )
+
+
+def _random_forest_space(trial: Any) -> Params:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 300, step=50),
+        "max_depth": trial.suggest_int("max_depth", 3, 20),
+        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 10),
+    }
+
+
+def _logistic_regression(params: Params, seed: int) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(**{"max_iter": 2000, **params}, random_state=seed)
+
+
+def _logistic_regression_space(trial: Any) -> Params:
+    return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
+
+
+def _xgboost(params: Params, seed: int) -> Any:
+    from .xgboost_model import XGBoostClassifier
+
+    return XGBoostClassifier(params=dict(params), random_state=seed)
+
+
+def _xgboost_space(trial: Any) -> Params:
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 400, step=50),
+        "max_depth": trial.suggest_int("max_depth", 2, 8),
+        "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.3, log=True),
+        "subsample": trial.suggest_float("subsample", 0.6, 1.0),
+    }
+
+
+def _dummy(params: Params, seed: int) -> Any:
+    from sklearn.dummy import DummyClassifier
+
+    return DummyClassifier(**{"strategy": "prior", **params})
+
+
+TREE_TYPES = ("sklearn.tree._tree.Tree",)
+register(
+    ModelFamily(
+        "gradient_boosting",
+        _gradient_boosting,
+        _gradient_boosting_space,
+        automl_name="GradientBoosting",
+        trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+    )
+)
+register(
+    ModelFamily(
+        "random_forest",
+        _random_forest,
+        _random_forest_space,
+        automl_name="RandomForest",
+        trusted_types=TREE_TYPES,
+    )
+)
+register(
+    ModelFamily(
+        "logistic_regression",
+        _logistic_regression,
+        _logistic_regression_space,
+        automl_name="LogisticRegression",
+        scale_numeric=True,
+    )
+)
+register(
+    ModelFamily(
+        "xgboost",
+        _xgboost,
+        _xgboost_space,
+        automl_name="XGBoostClassifier",
+        gpu=True,
+        # This package's label-encoding wrapper, the estimator, and its booster, which skops
+        # stores as XGBoost's own binary model format (not pickle).
+        trusted_types=(
+            f"{__name__.rsplit('.', 1)[0]}.xgboost_model.XGBoostClassifier",
+            "xgboost.sklearn.XGBClassifier",
+            "xgboost.core.Booster",
+        ),
+    )
+)
+# Predicts the class priors: a baseline every real model must beat, and a deliberately worse
+# challenger for trying the champion gate.
+register(ModelFamily("dummy", _dummy, baseline=True))
