@@ -161,14 +161,16 @@ def resolve_workspace(
 
 
 def ml_client(settings: Settings, environment: str | None = None) -> MLClient:
-    """An `MLClient` for the resolved workspace, authenticated with `DefaultAzureCredential`
-    (OIDC in CI, `az login` on a laptop)."""
+    """An `MLClient` for the resolved workspace, authenticated with the one credential of the
+    place it runs in (credentials.py: a refreshing federated credential in CI, the cluster's
+    identity in a job, `az login` on a laptop; never a machine's identity by accident)."""
     coordinates = resolve_workspace(settings, environment)  # fails fast, before the SDK import
     from azure.ai.ml import MLClient
-    from azure.identity import DefaultAzureCredential
+
+    from .credentials import azure_credential
 
     return MLClient(
-        DefaultAzureCredential(),
+        azure_credential(),
         subscription_id=coordinates.subscription_id,
         resource_group_name=coordinates.resource_group_name,
         workspace_name=coordinates.workspace_name,
