@@ -353,3 +353,33 @@ def test_the_azure_source_sends_only_reads_with_the_callers_token(settings) -> N
     assert images and not any(images), "no Azure token is sent to the public image registry"
     assert source.resolve("localhost")
     assert source.resolve("no-such-host.invalid") == []
+
+
+@pytest.mark.parametrize("images_missing", [False, True])
+def test_the_cli_prints_each_check_and_exits_1_on_any_failure(
+    settings, monkeypatch, images_missing: bool
+) -> None:
+    """`azure doctor` is the read-only command the first-deployment guide runs."""
+    from typer.testing import CliRunner
+
+    from {{ cookiecutter.package_name }}.cli import app
+
+    missing = [doctor.CPU_BASE_IMAGE, doctor.GPU_BASE_IMAGE] if images_missing else []
+
+    def recorded(settings, environment=None):
+        target = doctor.target_for(settings, environment)
+        return run_doctor(settings, environment, RecordedSource(target, missing_images=missing))
+
+    monkeypatch.setattr(doctor, "doctor", recorded)
+    config = str(settings.project_dir / "config" / "pipeline.yaml")
+    result = CliRunner().invoke(app, ["azure", "doctor", "--json", "--config", config])
+    code = 1 if images_missing else 0
+    assert result.exit_code == code, result.output
+    printed = json.loads(result.output)
+    assert {entry["name"] for entry in printed} >= {"budget", "permissions: workspace"}
+    failing = [entry for entry in printed if not entry["ok"]]
+    assert len(failing) == len(missing)
+    assert all(entry["fix"] for entry in failing)
+    table = CliRunner().invoke(app, ["azure", "doctor", "--config", config])
+    assert table.exit_code == code
+    assert f"{len(printed) - len(failing)}/{len(printed)} checks passed" in table.output
