@@ -35,6 +35,14 @@ def main() -> None:
             "--all-extras",
             "--no-annotate",
         )
+        # The Azure ML images' runtime: no extras, constrained to the pins just written.
+        compile_lock(
+            project / "pyproject.toml",
+            PROJECT_TEMPLATE / "requirements-azureml.lock",
+            "--no-annotate",
+            "-c",
+            str(PROJECT_TEMPLATE / "requirements.lock"),
+        )
     compile_lock(
         PROJECT_TEMPLATE / "requirements-tools.in", PROJECT_TEMPLATE / "requirements-tools.lock"
     )

@@ -41,6 +41,13 @@ CI_VARIABLES = {
     "TF_STATE_CONTAINER",
 }
 GUID = r"[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}"
+ORG_ID = "00000000-0000-0000-0000-000000000000"  # bootstrap.json's organization_id
+# The form Azure DevOps shows on a workload identity federation service connection created
+# today (Microsoft Entra issuer); the encoded parts are opaque to the bootstrap.
+ENTRA_SUBJECT = f"/eid1/c/pub/t/v4Bz3Kq1WUq/a/qjiQTTbgykaXjMSNPF8B/sc/{ORG_ID}/" + (
+    "11111111-2222-3333-4444-555555555555"
+)
+TENANT_REF = "${data.azurerm_client_config.client.tenant_id}"
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -61,6 +68,15 @@ project_scan = _load("template_project_scan", PROJECT_INFRA_DIR / "scan.py")
 
 def _private_variant() -> BootstrapConfig:
     raw = json.loads((BOOTSTRAP_DIR / "bootstrap.json").read_text())
+    # Phase 2 of the Azure DevOps set-up for `dev` only; `prod` is still pending.
+    first = raw["projects"][0]
+    raw["projects"][0] = {
+        **first,
+        "azure_devops": {
+            **first["azure_devops"],
+            "service_connection_subjects": {"dev": ENTRA_SUBJECT},
+        },
+    }
     second = {
         "project_slug": "fraud-detection-with-a-very-long-name-x1",
         "environments": ["d", "abcdefg", "prod"],
@@ -72,6 +88,8 @@ def _private_variant() -> BootstrapConfig:
             "prefix": "abcdefgh",
             "location": "westus",  # no availability zones: state storage is GRS there
             "state_public_network_access": False,
+            # A platform whose private projects bring their own hub (or that has none).
+            "hub": None,
             "projects": [*raw["projects"], second],
         }
     )
@@ -107,6 +125,15 @@ def _by_name(tf: dict, resource_type: str, attribute: str = "id") -> dict[str, s
 
 def _environments(config: BootstrapConfig) -> list[tuple[str, str]]:
     return [(p.project_slug, env) for p in config.projects for env in p.environments]
+
+
+def _role(tf: dict, name_start: str) -> tuple[str, dict]:
+    (found,) = [
+        (logical_id, body)
+        for logical_id, body in _resources(tf, "azurerm_role_definition").items()
+        if body["name"].startswith(name_start)
+    ]
+    return found
 
 
 def _container(slug: str, env: str) -> str:
@@ -157,6 +184,29 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
                 }
             ]
         },
+        *[
+            {
+                "projects": [
+                    {
+                        "project_slug": "abc",
+                        "environments": ["dev"],
+                        "azure_devops": {
+                            "organization": "contoso",
+                            "organization_id": ORG_ID,
+                            "project": "mlops",
+                            "service_connection_subjects": {env: subject},
+                        },
+                    }
+                ]
+            }
+            for env, subject in (
+                ("dev", "sc://contoso/mlops/azure-abc-dev"),
+                ("dev", ENTRA_SUBJECT.replace(ORG_ID, "0" * 7 + "1" + ORG_ID[8:])),
+                ("prod", ENTRA_SUBJECT),
+            )
+        ],
+        {"hub": {"address_space": "20.0.0.0/24"}},
+        {"hub": {"address_space": "10.99.0.0/28"}},
     ],
     ids=[
         "no-projects",
@@ -165,6 +215,11 @@ def test_ci_outputs_are_the_variables_baked_projects_read() -> None:
         "no-ci-provider",
         "duplicate-environments",
         "pull-requests-get-no-deployment-identity",
+        "retiring-azure-devops-subject-form",
+        "subject-of-another-organization",
+        "subject-for-an-unknown-environment",
+        "hub-range-not-private",
+        "hub-range-too-small",
     ],
 )
 def test_invalid_bootstrap_config_is_rejected(change: dict) -> None:
@@ -234,15 +289,25 @@ def test_each_environment_gets_its_own_identity_federated_for_that_environment_o
                         f"repo:{project.github.repository}:environment:{env}",
                     )
                 )
-            if project.azure_devops:
-                ado = project.azure_devops
-                expected.add(
-                    (
-                        f"https://vstoken.dev.azure.com/{ado.organization_id}",
-                        f"sc://{ado.organization}/{ado.project}/azure-{project.project_slug}-{env}",
-                    )
-                )
+            subject = (
+                project.azure_devops.service_connection_subjects.get(env)
+                if project.azure_devops
+                else None
+            )
+            if subject:
+                # The Microsoft Entra issuer of the tenant, never the retiring vstoken issuer.
+                expected.add((f"https://login.microsoftonline.com/{TENANT_REF}/v2.0", subject))
             assert subjects == expected
+    # Connections without a subject yet are named in an output (phase 1 of the set-up).
+    pending = tf["output"]["azure_devops_federation_pending"]["value"]
+    assert pending == [
+        f"azure-{p.project_slug}-{env}"
+        for p in config.projects
+        if p.azure_devops
+        for env in p.environments
+        if env not in p.azure_devops.service_connection_subjects
+    ]
+    assert {"default": 2, "private": 1}[label] == len(pending)
     # Every credential belongs to a deployment identity; none trusts pull requests or branches.
     assert {c["parent_id"] for c in credentials} == {identities[name] for name in deploy}
     for credential in credentials:
@@ -260,8 +325,17 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
     groups = _by_name(tf, "azurerm_resource_group")
     (account_id,) = _resources(tf, "azurerm_storage_account")
     principals = _by_name(tf, "azurerm_user_assigned_identity", "principal_id")
-    (deployer_id,) = _resources(tf, "azurerm_role_definition")
+    deployer_id, _ = _role(tf, "MLOps environment deployer")
     deployer = _ref("azurerm_role_definition", deployer_id, "role_definition_resource_id")
+    hub_grant = set()
+    if config.hub is not None:
+        hub_role_id, _ = _role(tf, "MLOps hub network joiner")
+        hub_grant = {
+            (
+                _ref("azurerm_role_definition", hub_role_id, "role_definition_resource_id"),
+                groups[f"rg-{config.prefix}-mlops-hub"],
+            )
+        }
     assignments = list(_resources(tf, "azurerm_role_assignment").values())
     allowed_ids = {ROLE_IDS[role] for role in DEPLOYER_ASSIGNABLE}
     for slug, env in _environments(config):
@@ -281,6 +355,10 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
             (deployer, group),
             ("Role Based Access Control Administrator", group),
             ("Storage Blob Data Contributor", state),
+            # Identity-based datastores upload with the caller's token: blob data on its own
+            # environment's group only (the condition forbids granting it to itself).
+            ("Storage Blob Data Contributor", group),
+            *hub_grant,
         }
         (rbac,) = [a for a in assignments if a["principal_id"] == principal and a.get("condition")]
         condition = rbac["condition"]
@@ -299,7 +377,7 @@ def test_deployment_roles_are_scoped_to_its_own_group_and_state_container(
 @pytest.mark.parametrize("label", ["default", "private"])
 def test_the_deployer_role_is_narrower_than_contributor(synthesized: dict, label: str) -> None:
     tf, _, config = synthesized[label]
-    (role,) = _resources(tf, "azurerm_role_definition").values()
+    _, role = _role(tf, "MLOps environment deployer")
     (permissions,) = role["permissions"]
     assert "*" not in permissions["actions"]
     assert not [
@@ -396,7 +474,8 @@ def test_outputs_are_exactly_the_ci_variables_per_environment(
     }
     for slug, env in _environments(config):
         value = outputs["ci_" + slug.replace("-", "_") + "_" + env]["value"]
-        assert set(value) == CI_VARIABLES
+        hub = {"HUB_VNET_ID", "HUB_DNS_ZONE_RESOURCE_GROUP_ID"} if config.hub else set()
+        assert set(value) == CI_VARIABLES | hub
         assert value["TF_STATE_CONTAINER"] == containers[_container(slug, env)]
         assert value["AZURE_CLIENT_ID"] == client_ids[f"id-{slug}-{env}-deploy"]
     assert tf["terraform"]["backend"] == {"local": {"path": "../../../terraform.platform.tfstate"}}
@@ -415,7 +494,10 @@ def test_outputs_are_exactly_the_ci_variables_per_environment(
 def test_every_bootstrap_name_follows_azure_rules(synthesized: dict, label: str) -> None:
     tf, _, _ = synthesized[label]
     for resource_type, resources in tf["resource"].items():
-        if resource_type == "azurerm_role_assignment":
+        # Unnamed (associations, assignments), or named by Azure (privatelink zones).
+        if resource_type == "azurerm_role_assignment" or "association" in resource_type:
+            continue
+        if resource_type == "azurerm_private_dns_zone":
             continue
         for body in resources.values():
             assert not project_naming.violations(resource_type, body["name"]), body["name"]
@@ -435,3 +517,38 @@ def test_checkov_passes_with_only_reviewed_skips(synthesized: dict, label: str) 
     readme = (BOOTSTRAP_DIR / "README.md").read_text()
     for skip in skips:
         assert skip.check in readme, f"{skip.check} missing from infra/README.md"
+
+
+@pytest.mark.slow
+def test_the_hub_holds_the_runners_and_the_shared_zones_every_private_environment_joins(
+    synthesized: dict,
+) -> None:
+    tf, _, config = synthesized["default"]
+    without = synthesized["private"][0]
+    assert "hub_runner_subnet_id" not in without["output"], "no hub unless configured"
+    assert not _resources(without, "azurerm_virtual_network")
+    groups = _by_name(tf, "azurerm_resource_group")
+    hub_group = groups[f"rg-{config.prefix}-mlops-hub"]
+    ((vnet_id, vnet),) = _resources(tf, "azurerm_virtual_network").items()
+    assert vnet["address_space"] == ["10.99.0.0/24"]
+    (subnet,) = _resources(tf, "azurerm_subnet").values()
+    assert subnet["name"] == "snet-runners" and subnet["default_outbound_access_enabled"] is False
+    assert _resources(tf, "azurerm_subnet_network_security_group_association")
+    assert _resources(tf, "azurerm_subnet_nat_gateway_association")
+    zones = _resources(tf, "azurerm_private_dns_zone").values()
+    assert {z["name"] for z in zones} == set(project_naming.PRIVATE_DNS_ZONES.values())
+    links = _resources(tf, "azurerm_private_dns_zone_virtual_network_link").values()
+    assert {link["virtual_network_id"] for link in links} == {
+        _ref("azurerm_virtual_network", vnet_id)
+    }
+    assert len(links) == len(project_naming.PRIVATE_DNS_ZONES)
+    _, role = _role(tf, "MLOps hub network joiner")
+    (permissions,) = role["permissions"]
+    # Peer, join and link: nothing that deletes, nothing beyond the network provider.
+    assert all(a.startswith("Microsoft.Network/") for a in permissions["actions"])
+    assert not [a for a in permissions["actions"] if "delete" in a.lower() or "*" in a]
+    assert role["assignable_scopes"] == [hub_group]
+    for slug, env in _environments(config):
+        value = tf["output"]["ci_" + slug.replace("-", "_") + "_" + env]["value"]
+        assert value["HUB_VNET_ID"] == _ref("azurerm_virtual_network", vnet_id)
+        assert value["HUB_DNS_ZONE_RESOURCE_GROUP_ID"] == hub_group

@@ -57,3 +57,16 @@ def deployer_role_name(prefix: str) -> str:
 def ci_output_name(project_slug: str, environment: str) -> str:
     """Terraform output names must be identifiers."""
     return "ci_" + project_slug.replace("-", "_") + "_" + environment
+
+
+def hub_resource_group_name(prefix: str) -> str:
+    return f"rg-{prefix}-mlops-hub"
+
+
+def hub_network_name(prefix: str) -> str:
+    return f"vnet-{prefix}-mlops-hub"
+
+
+def hub_role_name(prefix: str) -> str:
+    """The custom role that lets a deployment identity join its environment to the hub."""
+    return f"MLOps hub network joiner ({prefix})"

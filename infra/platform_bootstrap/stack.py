@@ -7,17 +7,20 @@ from pathlib import Path
 
 from mlops_infra.dependencies import hardened_storage_account
 from mlops_infra.identity import assign
-from mlops_infra.naming import workspace_identity_name
+from mlops_infra.naming import PRIVATE_DNS_ZONES, workspace_identity_name
 from mlops_infra.regions import storage_redundancy
-from mlops_infra.roles import DEPLOYER_ASSIGNABLE, ROLE_IDS, WORKSPACE_ROLES
+from mlops_infra.roles import DEPLOYER_ASSIGNABLE, DEPLOYER_DATA_ROLE, ROLE_IDS, WORKSPACE_ROLES
 
 from .cdk import App, Construct, LocalBackend, TerraformOutput, TerraformStack, azurerm
-from .config import BootstrapConfig, Project
+from .config import BootstrapConfig, HubNetwork, Project
 from .naming import (
     azure_devops_service_connection,
     ci_output_name,
     deploy_identity_name,
     deployer_role_name,
+    hub_network_name,
+    hub_resource_group_name,
+    hub_role_name,
     log_analytics_name,
     platform_resource_group_name,
     project_resource_group_name,
@@ -29,7 +32,11 @@ STACK_NAME = "platform"
 # Terraform state is the one thing that cannot be rebuilt: keep deleted blobs twice as long.
 STATE_SOFT_DELETE_DAYS = 30
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
-AZURE_DEVOPS_ISSUER = "https://vstoken.dev.azure.com/{organization_id}"
+# Azure DevOps service connections created today present the Microsoft Entra issuer (and a
+# subject Azure DevOps generates, see config.ENTRA_SUBJECT_PATTERN); the Azure DevOps issuer
+# `https://vstoken.dev.azure.com/<org-id>` retires on 2027-07-01
+# (learn.microsoft.com/azure/devops/pipelines/release/convert-service-connections, read 2026-12).
+AZURE_DEVOPS_ISSUER = "https://login.microsoftonline.com/{tenant_id}/v2.0"
 FEDERATION_AUDIENCE = "api://AzureADTokenExchange"
 
 # Resource providers the projects deploy with; their identities cannot register providers.
@@ -73,6 +80,22 @@ DEPLOYER_ACTIONS = (
 DEPLOYER_NOT_ACTIONS = (
     "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
     "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/delete",
+)
+
+
+# What a private environment's deployment identity may do in the hub, and nothing else: peer
+# its VNet with the hub's (both directions), register its private endpoints in the shared
+# zones and link them to its VNet. No deletes: removing an environment's peering or links is
+# the platform engineer's job (infra/README.md, hub).
+HUB_ACTIONS = (
+    "Microsoft.Network/virtualNetworks/read",
+    "Microsoft.Network/virtualNetworks/peer/action",
+    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/read",
+    "Microsoft.Network/virtualNetworks/virtualNetworkPeerings/write",
+    "Microsoft.Network/privateDnsZones/read",
+    "Microsoft.Network/privateDnsZones/join/action",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/read",
+    "Microsoft.Network/privateDnsZones/virtualNetworkLinks/write",
 )
 
 
@@ -132,6 +155,108 @@ class StateStorage(Construct):
         return f"{self.account.id}/blobServices/default/containers/{name}"
 
 
+class Hub(Construct):
+    """The hub network private projects join (config `hub`): a VNet with a runners subnet
+    (its own NSG, egress through a NAT gateway), the shared privatelink zones linked to it, and
+    the custom role that lets each deployment identity join its environment to it."""
+
+    def __init__(
+        self, scope: Construct, id_: str, *, config: BootstrapConfig, hub: HubNetwork, sub: str
+    ) -> None:
+        super().__init__(scope, id_)
+        location = config.location
+        self.resource_group = azurerm.resource_group.ResourceGroup(
+            self, "rg", name=hub_resource_group_name(config.prefix), location=location
+        )
+        rg = self.resource_group.name
+        base = f"{config.prefix}-mlops-hub"
+        self.vnet = azurerm.virtual_network.VirtualNetwork(
+            self,
+            "vnet",
+            name=hub_network_name(config.prefix),
+            resource_group_name=rg,
+            location=location,
+            address_space=[hub.address_space],
+        )
+        self.runners = azurerm.subnet.Subnet(
+            self,
+            "runners",
+            name="snet-runners",
+            resource_group_name=rg,
+            virtual_network_name=self.vnet.name,
+            address_prefixes=[hub.address_space],
+            default_outbound_access_enabled=False,
+        )
+        nsg = azurerm.network_security_group.NetworkSecurityGroup(
+            self,
+            "runners-nsg",
+            name=f"nsg-{base}-runners",
+            resource_group_name=rg,
+            location=location,
+        )
+        azurerm.subnet_network_security_group_association.SubnetNetworkSecurityGroupAssociation(
+            self,
+            "runners-nsg-association",
+            subnet_id=self.runners.id,
+            network_security_group_id=nsg.id,
+        )
+        # Runners fetch jobs, packages and tokens from the internet: explicit egress.
+        public_ip = azurerm.public_ip.PublicIp(
+            self,
+            "nat-ip",
+            name=f"pip-{base}-nat",
+            resource_group_name=rg,
+            location=location,
+            allocation_method="Static",
+            sku="Standard",
+        )
+        nat = azurerm.nat_gateway.NatGateway(
+            self,
+            "nat",
+            name=f"ng-{base}",
+            resource_group_name=rg,
+            location=location,
+            sku_name="Standard",
+        )
+        azurerm.nat_gateway_public_ip_association.NatGatewayPublicIpAssociation(
+            self, "nat-ip-association", nat_gateway_id=nat.id, public_ip_address_id=public_ip.id
+        )
+        azurerm.subnet_nat_gateway_association.SubnetNatGatewayAssociation(
+            self, "runners-nat", subnet_id=self.runners.id, nat_gateway_id=nat.id
+        )
+        for key, zone_name in PRIVATE_DNS_ZONES.items():
+            zone = azurerm.private_dns_zone.PrivateDnsZone(
+                self, f"zone-{key}", name=zone_name, resource_group_name=rg
+            )
+            azurerm.private_dns_zone_virtual_network_link.PrivateDnsZoneVirtualNetworkLink(
+                self,
+                f"zone-link-{key}",
+                name=f"link-{base}-{key}",
+                resource_group_name=rg,
+                private_dns_zone_name=zone.name,
+                virtual_network_id=self.vnet.id,
+                registration_enabled=False,
+            )
+        self.role = azurerm.role_definition.RoleDefinition(
+            self,
+            "joiner-role",
+            name=hub_role_name(config.prefix),
+            scope=sub,
+            description="Joins one MLOps environment to the hub: peering, shared DNS zones.",
+            permissions=[
+                azurerm.role_definition.RoleDefinitionPermissions(actions=list(HUB_ACTIONS))
+            ],
+            assignable_scopes=[self.resource_group.id],
+        )
+
+    def ci_variables(self) -> dict[str, str]:
+        """What a private environment's stack reads to join the hub (mlops_infra Hub)."""
+        return {
+            "HUB_VNET_ID": self.vnet.id,
+            "HUB_DNS_ZONE_RESOURCE_GROUP_ID": self.resource_group.id,
+        }
+
+
 class EnvironmentAccess(Construct):
     """One project environment: its resource group, its deployment identity (trusted only by
     that environment's pipelines) and the workspace identity its stack attaches."""
@@ -147,6 +272,8 @@ class EnvironmentAccess(Construct):
         rg: str,
         state: StateStorage,
         deployer_role_id: str,
+        tenant_id: str,
+        hub: Hub | None = None,
     ) -> None:
         super().__init__(scope, id_)
         slug = project.project_slug
@@ -165,7 +292,7 @@ class EnvironmentAccess(Construct):
             resource_group_name=rg,
             location=config.location,
         )
-        for name, subject, issuer in federations(project, environment):
+        for name, subject, issuer in federations(project, environment, tenant_id):
             azurerm.federated_identity_credential.FederatedIdentityCredential(
                 self,
                 f"federation-{name}",
@@ -195,6 +322,20 @@ class EnvironmentAccess(Construct):
             state.container_scope(slug, environment),
             principal,
         ).node.add_dependency(state.containers[(slug, environment)])
+        # Data-plane access to its own environment's storage only: `azure setup` switches the
+        # workspace datastores to identity-based access, so data-asset, environment and code
+        # uploads, `export-model` and the package import use the caller's own token. Granted
+        # here (the role-assignment condition forbids the identity granting itself any role).
+        assign(self, "data", DEPLOYER_DATA_ROLE, group, principal)
+        if hub is not None:
+            assign(
+                self,
+                "hub",
+                None,
+                hub.resource_group.id,
+                principal,
+                role_definition_id=hub.role.role_definition_resource_id,
+            )
 
         # The workspace's identity and the roles Azure ML needs, granted here (with the platform
         # engineer's rights) before the workspace exists: the deployment identity may not grant
@@ -210,10 +351,10 @@ class EnvironmentAccess(Construct):
             assign(self, f"workspace-{index}", role, group, self.workspace_identity.principal_id)
 
 
-def federations(project: Project, environment: str) -> list[tuple[str, str, str]]:
+def federations(project: Project, environment: str, tenant_id: str) -> list[tuple[str, str, str]]:
     """(credential name, subject, issuer) of the only pipelines that may log in as the
-    environment's identity: its GitHub environment and its Azure DevOps service connection."""
-    slug = project.project_slug
+    environment's identity: its GitHub environment and its Azure DevOps service connection
+    (once its subject is configured: phase 2 of the set-up, infra/README.md)."""
     result = []
     if project.github:
         result.append(
@@ -223,17 +364,26 @@ def federations(project: Project, environment: str) -> list[tuple[str, str, str]
                 GITHUB_ISSUER,
             )
         )
-    if project.azure_devops:
-        ado = project.azure_devops
-        connection = azure_devops_service_connection(slug, environment)
+    if project.azure_devops and environment in project.azure_devops.service_connection_subjects:
         result.append(
             (
                 "azure-devops",
-                f"sc://{ado.organization}/{ado.project}/{connection}",
-                AZURE_DEVOPS_ISSUER.format(organization_id=ado.organization_id),
+                project.azure_devops.service_connection_subjects[environment],
+                AZURE_DEVOPS_ISSUER.format(tenant_id=tenant_id),
             )
         )
     return result
+
+
+def pending_azure_devops_connections(config: BootstrapConfig) -> list[str]:
+    """Service connections whose subject is not configured yet (phase 1 of the set-up)."""
+    return [
+        azure_devops_service_connection(project.project_slug, env)
+        for project in config.projects
+        if project.azure_devops
+        for env in project.environments
+        if env not in project.azure_devops.service_connection_subjects
+    ]
 
 
 class PlatformStack(TerraformStack):
@@ -294,6 +444,16 @@ class PlatformStack(TerraformStack):
             ],
             assignable_scopes=[],  # filled below, once the groups exist
         )
+        hub = None
+        if config.hub is not None:
+            hub = Hub(
+                self,
+                "hub",
+                config=config,
+                hub=config.hub,
+                sub=f"/subscriptions/{client.subscription_id}",
+            )
+            TerraformOutput(self, "hub_runner_subnet_id", value=hub.runners.id)
         groups = []
         for project in config.projects:
             for env in project.environments:
@@ -306,6 +466,8 @@ class PlatformStack(TerraformStack):
                     rg=platform_rg.name,
                     state=state,
                     deployer_role_id=deployer.role_definition_resource_id,
+                    tenant_id=client.tenant_id,
+                    hub=hub,
                 )
                 groups.append(access.resource_group.id)
                 # Exactly the variables the environment's CI reads (the project's docs).
@@ -319,9 +481,17 @@ class PlatformStack(TerraformStack):
                         "TF_STATE_RESOURCE_GROUP": platform_rg.name,
                         "TF_STATE_STORAGE_ACCOUNT": state.account.name,
                         "TF_STATE_CONTAINER": state.containers[(project.project_slug, env)].name,
+                        **(hub.ci_variables() if hub else {}),
                     },
                 )
         deployer.assignable_scopes = groups
+        # Phase 1 of the Azure DevOps set-up: create these connections, copy each one's subject
+        # into bootstrap.json (service_connection_subjects) and apply again (infra/README.md).
+        TerraformOutput(
+            self,
+            "azure_devops_federation_pending",
+            value=pending_azure_devops_connections(config),
+        )
 
     def _audit_state_access(self, config: BootstrapConfig, rg: str, state: StateStorage) -> None:
         """State holds every project's secrets-in-plain-text: log who reads and writes it."""

@@ -24,8 +24,8 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from {{ cookiecutter.package_name }}.config import DriftSettings
+from {{ cookiecutter.package_name }}.drift_reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.monitoring.drift import compare
-from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLUMN
 
 TARGET_SECONDS = 10.0
 NUMERIC, CATEGORICAL = 24, 6

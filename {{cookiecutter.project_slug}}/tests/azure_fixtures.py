@@ -20,6 +20,7 @@ from conftest import PROJECT_DIR, make_project, write_config
 AZURE_FILES = (
     "pyproject.toml",
     "requirements.lock",
+    "requirements-azureml.lock",
     "infra/settings.json",
     "infra/mlops_infra/naming.py",
 )
@@ -208,12 +209,32 @@ class FakeModels:
         return model
 
 
+class FakeWorkspaces:
+    """A workspace created by the infrastructure: system datastores still on key access."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        self.workspace = SimpleNamespace(name="mlw-test", system_datastores_auth_mode="accessKey")
+        self.updates: list[dict[str, Any]] = []
+
+    def get(self, name: str) -> Any:
+        return self.workspace
+
+    def begin_update(self, workspace: Any, **changes: Any) -> Poller:
+        self.updates.append(changes)
+        for key, value in changes.items():
+            setattr(self.workspace, key, value)
+        return Poller(self.workspace)
+
+
 class FakeMLClient:
     def __init__(self, statuses: list[str] | None = None, registration: dict | None = None):
         self.jobs = FakeJobs(statuses or ["Running"], registration)
         self.environments = FakeAssets("environment")
         self.data = FakeAssets("data")
         self.datastores = FakeDatastores()
+        self.workspaces = FakeWorkspaces()
         self.schedules = FakeSchedules()
         self.models = FakeModels()
         self.workspace_name = "mlw-test"

@@ -25,6 +25,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+# `serve` as the CLI runs it, in a child process: `python -c SERVE --port ...`.
+SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 NUMERIC = ["tenure_months", "monthly_charges", "support_calls"]
 CATEGORICAL = ["contract", "payment_method"]
 
@@ -154,3 +156,17 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # stragglers of a group whose leader exited
+
+
+def served_predictions(records: list[dict], *, project: Path, tracking_uri: str, log: Path) -> list:
+    """Start `serve` on the project's deployed model, score `records` once, stop the server."""
+    port = free_port()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri)
+    arguments = ["-c", SERVE, "--port", str(port), "--workers", "1"]
+    server = start_healthy(arguments, port=port, cwd=project, env=env, log=log)
+    try:
+        response = requests.post(f"http://127.0.0.1:{port}/score", json=records, timeout=30)
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"]
+    finally:
+        stop(server)

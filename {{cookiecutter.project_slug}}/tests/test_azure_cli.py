@@ -186,10 +186,13 @@ def test_setup_switches_datastores_to_identity_and_is_idempotent(project, monkey
     first = azure(project, "setup")
     assert first.exit_code == 0, first.output
     assert "datastores: workspaceblobstore, workspaceartifactstore" in first.output
+    assert "workspace: system datastores: identity" in first.output
+    assert client.workspaces.updates == [{"system_datastores_auth_mode": "identity"}]
     assert len(client.environments.created) == 2 and len(client.data.created) == 1
     second = azure(project, "setup")
     assert second.exit_code == 0
-    assert second.output.count("up to date") == 3
+    assert second.output.count("up to date") == 4
+    assert len(client.workspaces.updates) == 1
     assert client.datastores.updated == ["workspaceblobstore", "workspaceartifactstore"]
 
 

@@ -132,7 +132,7 @@ def test_environments_come_from_the_lock_with_pinned_images_and_precompiled_byte
     aml, written, tmp_path
 ) -> None:
     project, output, _ = written
-    lock = (project / "requirements.lock").read_text()
+    lock = (project / "requirements-azureml.lock").read_text()
     for kind in ("cpu", "gpu"):
         path = output / "environments" / f"{kind}.yml"
         environment = round_trips(aml.load_environment, path, tmp_path)

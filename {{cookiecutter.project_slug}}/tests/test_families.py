@@ -4,21 +4,18 @@ by the settings, searched by AutoML, trained, gated, registered and served like 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-import requests
-from serving_fixtures import free_port, start_healthy, stop
+from serving_fixtures import served_predictions
 
 from {{ cookiecutter.package_name }} import families
 from {{ cookiecutter.package_name }}.automl import search
 from {{ cookiecutter.package_name }}.config import ConfigError, load_settings
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline
 
-SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 TOY = "extra_trees"
 
 
@@ -83,14 +80,8 @@ def test_a_registered_family_trains_is_gated_and_served(
 
     sample = pd.read_csv(settings.data_path).drop(columns=[settings.data.target]).head(20)
     expected = mlflow.sklearn.load_model(str(first.trained.model_dir)).predict(sample).tolist()
-    port = free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=settings.tracking_uri)
-    arguments = ["-c", SERVE, "--port", str(port), "--workers", "1"]
-    server = start_healthy(arguments, port=port, cwd=project, env=env, log=tmp_path / "serve.log")
-    try:
-        records = json.loads(sample.to_json(orient="records"))
-        response = requests.post(f"http://127.0.0.1:{port}/score", json=records, timeout=30)
-        assert response.status_code == 200, response.text
-        assert response.json() == {"predictions": expected}
-    finally:
-        stop(server)
+    records = json.loads(sample.to_json(orient="records"))
+    served = served_predictions(
+        records, project=project, tracking_uri=settings.tracking_uri, log=tmp_path / "serve.log"
+    )
+    assert served == expected

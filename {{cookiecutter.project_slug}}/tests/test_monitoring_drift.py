@@ -16,6 +16,7 @@ import pytest
 from scipy import stats
 
 from {{ cookiecutter.package_name }}.config import DriftSettings
+from {{ cookiecutter.package_name }}.drift_reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.monitoring.drift import DriftInputError, compare
 from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     CORRELATION_ID,
@@ -26,7 +27,6 @@ from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     parse_window,
     read_window,
 )
-from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.monitoring.report import render
 
 NUMERIC = ["age", "income", "balance", "tenure"]

@@ -19,21 +19,20 @@ import pandas as pd
 import pytest
 import requests
 import yaml
-from serving_fixtures import free_port, make_frame, save_model, start_healthy, stop
+from serving_fixtures import SERVE, free_port, make_frame, save_model, start_healthy, stop
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
+from {{ cookiecutter.package_name }}.drift_reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.lineage import model_digest
 from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     CORRELATION_ID,
     MODEL_VERSION,
     read_window,
 )
-from {{ cookiecutter.package_name }}.monitoring.reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow
-SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 FLUSH_SECONDS = 1.0
 NAME = "{{ cookiecutter.package_name }}"
 

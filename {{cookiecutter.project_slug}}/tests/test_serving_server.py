@@ -15,7 +15,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_fixtures import free_port, launch, make_frame, save_model, stop, wait_for_health
+from serving_fixtures import SERVE, free_port, launch, make_frame, save_model, stop, wait_for_health
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
@@ -23,7 +23,6 @@ from {{ cookiecutter.package_name }}.lineage import model_digest
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
 
 pytestmark = pytest.mark.slow
-SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 COLUMNS = list(make_frame(1).columns)
 
 

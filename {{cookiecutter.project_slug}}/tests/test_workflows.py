@@ -62,6 +62,10 @@ SECRET_PATTERNS = [
     r"access[-_]key",
 ]
 RELEASE_STAGES = ["checks", "provision", "train", *[f"deploy_{env}" for env in ENVIRONMENTS]]
+FIRST, *LATER = ENVIRONMENTS
+# Azure DevOps holds an exclusive lock per stage: the first environment's provision, train and
+# deploy jobs share one stage, so one lock covers the whole run there.
+AZURE_RELEASE_STAGES = ["checks", f"release_{FIRST}", *[f"deploy_{env}" for env in LATER]]
 
 needs_github = pytest.mark.skipif(not HAS_GITHUB, reason="baked without GitHub Actions")
 needs_azure_devops = pytest.mark.skipif(not HAS_AZURE_DEVOPS, reason="baked without Azure DevOps")
@@ -96,8 +100,8 @@ def github_jobs() -> list[tuple[str, str, dict]]:
 
 
 def logs_in(job: dict) -> bool:
-    steps = job.get("steps", [])
-    return any(step.get("uses", "").lower().startswith("azure/login@") for step in steps)
+    """Talks to Azure: may request GitHub OIDC tokens (there is no one-off `azure/login`)."""
+    return job.get("permissions", {}).get("id-token") == "write"
 
 
 def azure_stages() -> list[dict]:
@@ -106,6 +110,27 @@ def azure_stages() -> list[dict]:
 
 def azure_jobs() -> list[tuple[str, dict]]:
     return [(stage["stage"], job) for stage in azure_stages() for job in stage["jobs"]]
+
+
+def azure_stage(name: str) -> dict:
+    (stage,) = [stage for stage in azure_stages() if stage["stage"] == name]
+    return stage
+
+
+def azure_deployment(stage: str, name: str) -> dict:
+    (job,) = [job for job in azure_stage(stage)["jobs"] if job.get("deployment") == name]
+    return job
+
+
+def azure_release_jobs() -> list[str]:
+    """The release's deployment jobs in order, named like the GitHub jobs."""
+    names = []
+    for stage, job in azure_jobs():
+        if "deployment" not in job or stage == "redeploy":
+            continue
+        name = job["deployment"]
+        names.append(f"deploy_{job['environment']}" if name == "deploy" else name)
+    return names
 
 
 def azure_job_steps(job: dict) -> list[dict]:
@@ -221,19 +246,42 @@ def test_github_jobs_have_timeouts_and_current_runners():
 
 
 @needs_github
-def test_github_deploy_jobs_target_environments_one_at_a_time():
+def test_github_runs_hold_one_concurrency_group_for_the_whole_run():
+    """Per-job groups let a later run's queued job cancel an earlier run's, and two runs
+    interleave; one group per workflow run (never cancelling) does neither."""
+    workflows = github_workflows()
+    assert workflows["cd"]["concurrency"] == {"group": "azure-release", "cancel-in-progress": False}
+    assert workflows["redeploy"]["concurrency"] == {
+        "group": "azure-redeploy-" + gh("inputs.environment"),
+        "cancel-in-progress": False,
+    }
     for workflow, job_id, job in github_jobs():
-        if not logs_in(job):
-            continue
-        where = f"{workflow}/{job_id}"
-        environment = job.get("environment")
-        assert environment, f"{where}: a job that logs in must run in a GitHub environment"
-        assert job["concurrency"] == {
-            "group": f"azure-{environment}",
-            "cancel-in-progress": False,
-        }, f"{where}: deployments to one environment queue, never cancel each other"
+        assert "concurrency" not in job, f"{workflow}/{job_id}: the run's group, not a job's"
+        if logs_in(job):
+            assert job.get("environment"), f"{workflow}/{job_id} runs in a GitHub environment"
     targets = [job.get("environment") for _, _, job in github_jobs() if logs_in(job)]
     assert set(ENVIRONMENTS) <= set(targets)
+
+
+@needs_github
+def test_github_azure_steps_use_credentials_that_refresh():
+    """GitHub's OIDC token lives about 5 minutes: no step may rely on a login made earlier.
+    Terraform (ARM_USE_OIDC) and the package (AZURE_CREDENTIAL=github) fetch fresh tokens."""
+    for workflow, job_id, job in github_jobs():
+        for step in job.get("steps", []):
+            assert not step.get("uses", "").lower().startswith("azure/login@"), (
+                f"{workflow}/{job_id}: a one-off login expires under later steps"
+            )
+        if not logs_in(job):
+            continue
+        env = job["env"]
+        assert env["AZURE_CREDENTIAL"] == "github", f"{workflow}/{job_id}"
+        assert env["AZURE_CLIENT_ID"] == gh("vars.AZURE_CLIENT_ID")
+        assert env["AZURE_TENANT_ID"] == gh("vars.AZURE_TENANT_ID")
+        runs = " ".join(step.get("run", "") for step in job["steps"])
+        if "make deploy-infra" in runs or "make infra-outputs" in runs:
+            assert env["ARM_USE_OIDC"] == "true", f"{workflow}/{job_id}"
+    assert "about an hour" not in (WORKFLOWS / "cd.yml").read_text()
 
 
 @needs_github
@@ -332,13 +380,34 @@ def test_github_actions_are_pinned_to_commit_shas():
 def test_azure_devops_stages_run_in_order():
     stages = azure_stages()
     names = [stage["stage"] for stage in stages]
-    assert names == [*RELEASE_STAGES, "redeploy"]
+    assert names == [*AZURE_RELEASE_STAGES, "redeploy"]
     by_name = {stage["stage"]: stage for stage in stages}
-    for previous, name in itertools.pairwise(RELEASE_STAGES):
+    for previous, name in itertools.pairwise(AZURE_RELEASE_STAGES):
         depends = by_name[name]["dependsOn"]
         depends = [depends] if isinstance(depends, str) else depends
         assert previous in depends, f"{name} must wait for {previous}"
     assert by_name["redeploy"]["dependsOn"] == []
+    assert azure_release_jobs() == RELEASE_STAGES[1:]
+    release = f"release_{FIRST}"
+    assert azure_deployment(release, "train")["dependsOn"] == "provision"
+    assert "train" in azure_deployment(release, "deploy")["dependsOn"]
+
+
+@needs_azure_devops
+def test_azure_devops_each_run_holds_one_lock_per_environment():
+    """A lock lasts one stage: every stage that touches Azure touches one environment, and
+    each environment is touched by one stage of the release (provision, train and deploy of
+    the first environment share a stage), so two runs never interleave in an environment."""
+    touched = []
+    for stage in azure_stages():
+        environments = {job["environment"] for job in stage["jobs"] if "deployment" in job}
+        if not environments:
+            continue
+        assert len(environments) == 1, stage["stage"]
+        assert stage["lockBehavior"] == "sequential", stage["stage"]
+        if stage["stage"] != "redeploy":
+            touched += environments
+    assert touched == ENVIRONMENTS
 
 
 @needs_azure_devops
@@ -370,25 +439,31 @@ def test_azure_devops_jobs_that_log_in_are_deployments_to_their_environment():
 
 @needs_azure_devops
 def test_azure_devops_later_stages_deploy_the_version_the_gate_promoted():
-    by_name = {stage["stage"]: stage for stage in azure_stages()}
-    (train,) = by_name["train"]["jobs"]
+    release = f"release_{FIRST}"
+    train = azure_deployment(release, "train")
     gate = next(step for step in azure_job_steps(train) if step.get("name") == "gate")
     assert gate["script"].endswith("scripts/ci_report.py gate .ci-out/train.json")
     for env in ENVIRONMENTS:
-        stage = by_name[f"deploy_{env}"]
-        assert "train" in stage["dependsOn"]
-        assert (
-            "dependencies.train.outputs['train.train.gate.promoted'], 'true'"
-            in (stage["condition"])
-        )
-        variables = {v["name"]: v["value"] for v in stage["variables"] if "name" in v}
-        assert variables["MODEL_VERSION"] == (
-            "$[ stageDependencies.train.train.outputs['train.gate.version'] ]"
-        )
-        assert variables["MODEL_DIGEST"] == (
-            "$[ stageDependencies.train.train.outputs['train.gate.digest'] ]"
-        )
-        (job,) = stage["jobs"]
+        if env == FIRST:
+            job = azure_deployment(release, "deploy")
+            assert "train" in job["dependsOn"]
+            assert job["condition"] == (
+                "and(succeeded(), eq(dependencies.train.outputs['train.gate.promoted'], 'true'))"
+            )
+            variables = {v["name"]: v["value"] for v in job["variables"]}
+            source = "dependencies.train.outputs"
+        else:
+            stage = azure_stage(f"deploy_{env}")
+            assert release in stage["dependsOn"]
+            assert (
+                f"dependencies.{release}.outputs['train.train.gate.promoted'], 'true'"
+                in (stage["condition"])
+            )
+            variables = {v["name"]: v["value"] for v in stage["variables"] if "name" in v}
+            source = f"stageDependencies.{release}.train.outputs"
+            (job,) = stage["jobs"]
+        assert variables["MODEL_VERSION"] == f"$[ {source}['train.gate.version'] ]"
+        assert variables["MODEL_DIGEST"] == f"$[ {source}['train.gate.digest'] ]"
         scripts = " ".join(
             step.get("script", "") + step.get("parameters", {}).get("script", "")
             for step in azure_job_steps(job)
@@ -400,9 +475,8 @@ def test_azure_devops_later_stages_deploy_the_version_the_gate_promoted():
 
 @needs_azure_devops
 def test_azure_devops_later_environments_get_the_model_as_a_package():
-    by_name = {stage["stage"]: stage for stage in azure_stages()}
     first, *later = ENVIRONMENTS
-    (train,) = by_name["train"]["jobs"]
+    train = azure_deployment(f"release_{first}", "train")
     steps = azure_job_steps(train)
     exports = [
         step
@@ -427,7 +501,10 @@ def test_azure_devops_later_environments_get_the_model_as_a_package():
         "model-package",
     )
     for env in ENVIRONMENTS:
-        (job,) = by_name[f"deploy_{env}"]["jobs"]
+        if env == first:
+            job = azure_deployment(f"release_{first}", "deploy")
+        else:
+            (job,) = azure_stage(f"deploy_{env}")["jobs"]
         job_steps = azure_job_steps(job)
         downloads = [step for step in job_steps if "download" in step]
         (deploy,) = [
@@ -471,10 +548,11 @@ def test_azure_devops_uses_no_retired_image_and_fails_loudly():
     # A stage that talks to Azure runs in its environment's pool parameter: hosted, or a pool
     # inside the environment's VNet (a private workspace is reachable only from there).
     for stage in azure_stages():
-        (job,) = stage["jobs"] if "deployment" in stage["jobs"][0] else [None]
-        if job is None:
+        deployments = [job for job in stage["jobs"] if "deployment" in job]
+        if not deployments:
             assert "pool" not in stage, stage["stage"]
             continue
+        job = deployments[0]
         name = (
             "parameters[format('pool_{0}', parameters.environment)]"
             if stage["stage"] == "redeploy"
@@ -495,8 +573,7 @@ def test_azure_devops_uses_no_retired_image_and_fails_loudly():
 @pytest.mark.skipif(not (HAS_GITHUB and HAS_AZURE_DEVOPS), reason="needs both providers")
 def test_both_providers_have_the_same_stages():
     github = [job_id.replace("-", "_") for job_id in github_workflows()["cd"]["jobs"]]
-    azure = [stage["stage"] for stage in azure_stages()]
-    assert [*github, "redeploy"] == azure
+    assert github == ["checks", *azure_release_jobs()]
     github_targets = [
         job["environment"]
         for workflow, _, job in github_jobs()

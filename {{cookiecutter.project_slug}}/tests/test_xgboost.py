@@ -4,24 +4,20 @@ and batch paths as every other family."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
-import requests
 from conftest import multiclass_frame
 from mlflow import MlflowClient
-from serving_fixtures import free_port, start_healthy, stop
+from serving_fixtures import served_predictions
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline
 from {{ cookiecutter.package_name }}.serving.batch import score_file
 from {{ cookiecutter.package_name }}.train import train_builtin
 from {{ cookiecutter.package_name }}.xgboost_model import gpu_visible
-
-SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
 
 
 def test_xgboost_learns_text_labels_and_records_its_device() -> None:
@@ -58,14 +54,8 @@ def test_xgboost_goes_through_gate_serving_and_batch(project: Path, tmp_path: Pa
     score_file(first.trained.model_dir, input_path, output_path)
     assert pd.read_csv(output_path).iloc[:, -1].tolist() == expected
 
-    port = free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=settings.tracking_uri)
-    arguments = ["-c", SERVE, "--port", str(port), "--workers", "1"]
-    server = start_healthy(arguments, port=port, cwd=project, env=env, log=tmp_path / "serve.log")
-    try:
-        records = json.loads(sample.to_json(orient="records"))
-        response = requests.post(f"http://127.0.0.1:{port}/score", json=records, timeout=30)
-        assert response.status_code == 200, response.text
-        assert response.json() == {"predictions": expected}
-    finally:
-        stop(server)
+    records = json.loads(sample.to_json(orient="records"))
+    served = served_predictions(
+        records, project=project, tracking_uri=settings.tracking_uri, log=tmp_path / "serve.log"
+    )
+    assert served == expected

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from .cdk import App
-from .config import EnvironmentConfig, StateBackend, load_settings
+from .config import EnvironmentConfig, configs_from_environment, load_settings
 from .stack import EnvironmentStack
 
 
@@ -18,5 +18,5 @@ def build_app(configs: list[EnvironmentConfig], outdir: Path | None = None) -> A
 
 
 def configs_from_settings() -> list[EnvironmentConfig]:
-    """settings.json for the answers, TF_STATE_* environment variables for the state backend."""
-    return load_settings().environment_configs(state=StateBackend.from_environment(os.environ))
+    """settings.json for the answers, TF_STATE_* and HUB_* environment variables (config.py)."""
+    return configs_from_environment(load_settings(), os.environ)

@@ -25,6 +25,13 @@ SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 
 # The variables a baked project's CI gets from the platform bootstrap (infra/ of the template).
 STATE_VARIABLES = ("TF_STATE_RESOURCE_GROUP", "TF_STATE_STORAGE_ACCOUNT", "TF_STATE_CONTAINER")
+# ...and, when the bootstrap provides a hub network, where private environments join it.
+HUB_VARIABLES = ("HUB_VNET_ID", "HUB_DNS_ZONE_RESOURCE_GROUP_ID")
+ARM_GROUP_PATTERN = r"^/subscriptions/[^/]+/resourceGroups/[^/]+$"
+ARM_VNET_PATTERN = (
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+    r"virtualNetworks/[^/]+$"
+)
 
 
 class _Frozen(BaseModel):
@@ -137,6 +144,50 @@ class StateBackend(_Frozen):
         )
 
 
+class Hub(_Frozen):
+    """The platform's hub network (bootstrap `hub`): a private environment peers its VNet with
+    it and registers its private endpoints in the hub's shared privatelink DNS zones, so one
+    runner in the hub reaches (and resolves) every environment, and exists before any of them.
+    """
+
+    vnet_id: str = Field(pattern=ARM_VNET_PATTERN)
+    dns_zone_resource_group_id: str = Field(pattern=ARM_GROUP_PATTERN)
+
+    @property
+    def vnet_resource_group(self) -> str:
+        return self.vnet_id.split("/")[4]
+
+    @property
+    def vnet_name(self) -> str:
+        return self.vnet_id.rsplit("/", 1)[1]
+
+    @property
+    def dns_zone_resource_group(self) -> str:
+        return self.dns_zone_resource_group_id.rsplit("/", 1)[1]
+
+    def dns_zone_id(self, zone_name: str) -> str:
+        return (
+            f"{self.dns_zone_resource_group_id}/providers/Microsoft.Network/privateDnsZones/"
+            f"{zone_name}"
+        )
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> Hub | None:
+        """Read the HUB_* variables (bootstrap outputs); None when none of them is set."""
+        values = {name: env.get(name, "").strip() for name in HUB_VARIABLES}
+        missing = [name for name, value in values.items() if not value]
+        if len(missing) == len(HUB_VARIABLES):
+            return None
+        if missing:
+            raise ValueError(
+                f"A hub needs all of {', '.join(HUB_VARIABLES)}; missing: {', '.join(missing)}"
+            )
+        return cls(
+            vnet_id=values["HUB_VNET_ID"],
+            dns_zone_resource_group_id=values["HUB_DNS_ZONE_RESOURCE_GROUP_ID"],
+        )
+
+
 def _known_region(location: str) -> str:
     if location not in regions.REGIONS:
         raise ValueError(f"location {location!r} is not in the region table (regions.py)")
@@ -166,6 +217,8 @@ class EnvironmentConfig(_Frozen):
     # identity, which the bootstrap otherwise provides with its roles) itself.
     create_resource_group: bool = False
     state: StateBackend | None = None
+    # Private mode with a hub: shared DNS zones and peering instead of zones of its own.
+    hub: Hub | None = None
 
     @field_validator("location")
     @classmethod
@@ -259,7 +312,9 @@ class ProjectSettings(_Frozen):
         plans = address_plan.plan(self.address_space, self.environments)
         return {env: NetworkConfig(**vars(plan)) for env, plan in plans.items()}
 
-    def environment_configs(self, state: StateBackend | None = None) -> list[EnvironmentConfig]:
+    def environment_configs(
+        self, state: StateBackend | None = None, hub: Hub | None = None
+    ) -> list[EnvironmentConfig]:
         shared = self.model_dump(
             exclude={"environments", "address_space", "production_environments"}
         )
@@ -271,9 +326,27 @@ class ProjectSettings(_Frozen):
                 network=networks[env],
                 production=env in self.production,
                 state=state,
+                hub=hub,
             )
             for env in self.environments
         ]
+
+
+def configs_from_environment(
+    settings: ProjectSettings, env: Mapping[str, str]
+) -> list[EnvironmentConfig]:
+    """The stacks' configs: TF_STATE_* variables for the state backend, HUB_* for the hub.
+
+    A shared (remote-state) private environment without the hub is refused: no runner could
+    reach it on its first run (docs/deployment.md, "Private mode: the first run")."""
+    state = StateBackend.from_environment(env)
+    hub = Hub.from_environment(env)
+    if state is not None and hub is None and settings.network_isolation == "private":
+        raise ValueError(
+            "network_isolation is private but HUB_VNET_ID and HUB_DNS_ZONE_RESOURCE_GROUP_ID "
+            "are not set: set them from the platform bootstrap outputs (its `hub`)"
+        )
+    return settings.environment_configs(state=state, hub=hub)
 
 
 def load_settings(path: Path = SETTINGS_FILE) -> ProjectSettings:

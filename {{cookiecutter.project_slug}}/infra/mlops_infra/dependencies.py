@@ -147,7 +147,11 @@ class WorkspaceDependencies(Construct):
             public_network_access_enabled=public,
             network_rule_bypass_option="AzureServices",
             retention_policy_in_days=UNTAGGED_MANIFEST_RETENTION_DAYS,
-            trust_policy_enabled=True,
+            # Docker Content Trust: Azure refuses to enable it on new registries since
+            # 2026-05-31 and removes it on 2028-03-31 (ContentTrustUnsupported; aka.ms/acr/
+            # dctdeprecation, `az acr config content-trust` docs, Azure/kars#515; read 2026-12).
+            # Sign with Notary Project (notation) instead if signing is needed; checkov skip.
+            trust_policy_enabled=False,
             data_endpoint_enabled=True,
             # Only where the region has availability zones (regions.py); elsewhere Azure
             # rejects the registry at apply time.

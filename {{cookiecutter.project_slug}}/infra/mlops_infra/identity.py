@@ -14,7 +14,7 @@ from .cdk import Construct, azurerm
 from .config import EnvironmentConfig
 from .dependencies import WorkspaceDependencies
 from .naming import Names
-from .roles import COMPUTE_ROLES, QUEUE_CONSUMER_ROLE, WORKSPACE_ROLES
+from .roles import COMPUTE_ROLES, QUEUE_CONSUMER_ROLE, TELEMETRY_PUBLISHER_ROLE, WORKSPACE_ROLES
 
 
 class ComputeIdentity(Construct):
@@ -29,6 +29,7 @@ class ComputeIdentity(Construct):
         names: Names,
         rg: str,
         dependencies: WorkspaceDependencies,
+        application_insights_id: str,
     ) -> None:
         super().__init__(scope, id_)
         self.identity = azurerm.user_assigned_identity.UserAssignedIdentity(
@@ -54,6 +55,17 @@ class ComputeIdentity(Construct):
                 "queue-consumer",
                 QUEUE_CONSUMER_ROLE,
                 dependencies.event_queue_scope,
+                self.identity.principal_id,
+            )
+        )
+        # App Insights refuses key-only telemetry (local auth off): the deployments that run as
+        # this identity publish with its Entra token.
+        self.role_assignments.append(
+            assign(
+                self,
+                "telemetry-publisher",
+                TELEMETRY_PUBLISHER_ROLE,
+                application_insights_id,
                 self.identity.principal_id,
             )
         )

@@ -70,6 +70,9 @@ RULES: dict[str, NameRule] = {
     "azurerm_private_dns_zone_virtual_network_link": NameRule(
         1, 80, _ALNUM_HYPHEN_UNDERSCORE_PERIOD, "alphanumerics, -_. ; starts alnum, ends alnum/_"
     ),
+    "azurerm_virtual_network_peering": NameRule(
+        1, 80, _ALNUM_HYPHEN_UNDERSCORE_PERIOD, "alphanumerics, -_. ; starts alnum, ends alnum/_"
+    ),
     "azurerm_storage_account": NameRule(3, 24, r"[a-z0-9]+", "lowercase letters and digits"),
     "azurerm_storage_container": NameRule(
         3, 63, r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*", "lowercase, digits, single hyphens"
@@ -181,6 +184,19 @@ class Names:
 
     def private_endpoint(self, target: str) -> str:
         return self._checked("azurerm_private_endpoint", f"pe-{self._base}-{target}")
+
+    def hub_peering(self, direction: str) -> str:
+        """Unique per project and environment: every environment peers with the one hub."""
+        return self._checked(
+            "azurerm_virtual_network_peering", f"peer-{self._base}-{self._unique}-{direction}"
+        )
+
+    def hub_dns_zone_link(self, zone_key: str) -> str:
+        """A link in the hub's shared zones: unique per project and environment there."""
+        return self._checked(
+            "azurerm_private_dns_zone_virtual_network_link",
+            f"link-{self._base}-{self._unique}-{zone_key}",
+        )
 
     def dns_zone_link(self, zone_key: str) -> str:
         return self._checked(

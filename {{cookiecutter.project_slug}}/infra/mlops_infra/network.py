@@ -103,7 +103,10 @@ class Network(Construct):
         if config.private:
             self._nat_gateway(config, names, rg)
             self._private_endpoint_subnet(config, names, rg)
-            self._private_dns_zones(names, rg)
+            if config.hub is None:
+                self._private_dns_zones(names, rg)
+            else:
+                self._join_hub(config, names)
 
     def _nat_gateway(self, config: EnvironmentConfig, names: Names, rg: str) -> None:
         public_ip = azurerm.public_ip.PublicIp(
@@ -182,6 +185,50 @@ class Network(Construct):
             subnet_id=self.private_endpoint_subnet.id,
             network_security_group_id=nsg.id,
         )
+
+    def _join_hub(self, config: EnvironmentConfig, names: Names) -> None:
+        """Peer with the hub (both directions) and use its shared privatelink zones, linked to
+        this VNet too: the hub's runner resolves and reaches this environment's private
+        endpoints, and so do this environment's clusters. The deployment identity holds the
+        bootstrap's hub role for exactly these calls (peer, join, link)."""
+        hub = config.hub
+        assert hub is not None
+        peering = azurerm.virtual_network_peering
+        peering.VirtualNetworkPeering(
+            self,
+            "peer-to-hub",
+            name=names.hub_peering("to-hub"),
+            resource_group_name=self.vnet.resource_group_name,
+            virtual_network_name=self.vnet.name,
+            remote_virtual_network_id=hub.vnet_id,
+            allow_virtual_network_access=True,
+            allow_forwarded_traffic=False,
+            allow_gateway_transit=False,
+            use_remote_gateways=False,
+        )
+        peering.VirtualNetworkPeering(
+            self,
+            "peer-from-hub",
+            name=names.hub_peering("from-hub"),
+            resource_group_name=hub.vnet_resource_group,
+            virtual_network_name=hub.vnet_name,
+            remote_virtual_network_id=self.vnet.id,
+            allow_virtual_network_access=True,
+            allow_forwarded_traffic=False,
+            allow_gateway_transit=False,
+            use_remote_gateways=False,
+        )
+        for key, zone_name in PRIVATE_DNS_ZONES.items():
+            azurerm.private_dns_zone_virtual_network_link.PrivateDnsZoneVirtualNetworkLink(
+                self,
+                f"zone-link-{key}",
+                name=names.hub_dns_zone_link(key),
+                resource_group_name=hub.dns_zone_resource_group,
+                private_dns_zone_name=zone_name,
+                virtual_network_id=self.vnet.id,
+                registration_enabled=False,
+            )
+            self.dns_zone_ids[key] = hub.dns_zone_id(zone_name)
 
     def _private_dns_zones(self, names: Names, rg: str) -> None:
         for key, zone_name in PRIVATE_DNS_ZONES.items():

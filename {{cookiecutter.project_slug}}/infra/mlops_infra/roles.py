@@ -17,6 +17,7 @@ ROLE_IDS = {
     "Storage Queue Data Message Processor": "8a0f0c08-91a1-4084-bc3d-661d67233fed",
     "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
     "Key Vault Administrator": "00482a5a-887f-4fb3-b363-3b7fe8e74483",
+    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
 }
 
 # (assignment id, role, target attribute of WorkspaceDependencies) for the clusters' identity.
@@ -29,11 +30,20 @@ COMPUTE_ROLES = (
 QUEUE_CONSUMER_ROLE = "Storage Queue Data Message Processor"
 # The Event Grid system topic delivers events to the queue with its own identity.
 QUEUE_SENDER_ROLE = "Storage Queue Data Message Sender"
+# Application Insights has local auth off: whoever sends telemetry (the online deployments,
+# running as the clusters' identity) must hold this role on it, or the telemetry is dropped.
+TELEMETRY_PUBLISHER_ROLE = "Monitoring Metrics Publisher"
+# The deployment identity's data-plane role on its own environment's resource group, granted
+# by the bootstrap: identity-based datastores upload with the caller's own token.
+DEPLOYER_DATA_ROLE = "Storage Blob Data Contributor"
 
 # Every role the project stacks assign while deploying with the CI identity: the bootstrap's
 # ABAC condition allows exactly these, only to service principals, never to the CI identity.
 DEPLOYER_ASSIGNABLE = tuple(
-    sorted({role for _, role, _ in COMPUTE_ROLES} | {QUEUE_CONSUMER_ROLE, QUEUE_SENDER_ROLE})
+    sorted(
+        {role for _, role, _ in COMPUTE_ROLES}
+        | {QUEUE_CONSUMER_ROLE, QUEUE_SENDER_ROLE, TELEMETRY_PUBLISHER_ROLE}
+    )
 )
 
 # What Azure ML needs for a workspace with a user-assigned identity, on the environment's

@@ -56,7 +56,13 @@ class EnvironmentStack(TerraformStack):
             identity=workspace_identity,
         )
         identity = ComputeIdentity(
-            self, "identity", config=config, names=names, rg=rg, dependencies=dependencies
+            self,
+            "identity",
+            config=config,
+            names=names,
+            rg=rg,
+            dependencies=dependencies,
+            application_insights_id=monitoring.application_insights.id,
         )
         events = WorkspaceEvents(
             self,

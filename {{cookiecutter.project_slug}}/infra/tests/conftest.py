@@ -24,7 +24,7 @@ sys.path.insert(0, str(INFRA_DIR))
 def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     from mlops_infra.app import build_app
     from mlops_infra.cdk import Testing
-    from mlops_infra.config import StateBackend, load_settings
+    from mlops_infra.config import Hub, StateBackend, load_settings
 
     settings = load_settings()
     root = tmp_path_factory.mktemp("cdktf")
@@ -49,6 +49,15 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
     state = StateBackend(
         resource_group_name="rg-tfstate", storage_account_name="sttfstate", container_name="proj"
     )
+    hub = Hub(
+        vnet_id=(
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-plat-mlops-hub"
+            "/providers/Microsoft.Network/virtualNetworks/vnet-plat-mlops-hub"
+        ),
+        dns_zone_resource_group_id=(
+            "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-plat-mlops-hub"
+        ),
+    )
     # Region variants follow the region table: westus has no zones, italynorth has no pair.
     synth(
         "variant",
@@ -57,6 +66,10 @@ def synthesis(tmp_path_factory: pytest.TempPathFactory) -> Synthesis:
             base.model_copy(update={"environment": "sandbox", "create_resource_group": True}),
             base.model_copy(update={"environment": "nozones", "location": "westus"}),
             base.model_copy(update={"environment": "nopair", "location": "italynorth"}),
+            # A private environment joining the platform's hub (bootstrap `hub`).
+            base.model_copy(
+                update={"environment": "hub", "network_isolation": "private", "hub": hub}
+            ),
         ],
     )
     return Synthesis(stacks=stacks, outdirs=outdirs, testing=Testing, settings=settings)

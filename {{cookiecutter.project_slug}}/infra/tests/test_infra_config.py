@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from mlops_infra.config import STATE_VARIABLES, ProjectSettings, StateBackend, load_settings
+from mlops_infra.config import (
+    HUB_VARIABLES,
+    STATE_VARIABLES,
+    Hub,
+    ProjectSettings,
+    StateBackend,
+    configs_from_environment,
+    load_settings,
+)
 from pydantic import ValidationError
 
 
@@ -100,3 +108,48 @@ def test_storage_redundancy_auto_follows_the_region() -> None:
     for location, expected in (("westeurope", "GZRS"), ("westus", "GRS"), ("italynorth", "ZRS")):
         (config, *_) = _settings(location=location).environment_configs()
         assert config.storage_replication == expected, location
+
+
+HUB_VNET = (
+    "/subscriptions/s/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/vnet-hub"
+)
+
+
+def test_the_hub_comes_from_the_bootstrap_variables_all_or_none() -> None:
+    assert Hub.from_environment({}) is None
+    hub = Hub.from_environment(
+        {
+            "HUB_VNET_ID": HUB_VNET,
+            "HUB_DNS_ZONE_RESOURCE_GROUP_ID": "/subscriptions/s/resourceGroups/rg-dns",
+        }
+    )
+    assert (hub.vnet_resource_group, hub.vnet_name, hub.dns_zone_resource_group) == (
+        "rg-hub",
+        "vnet-hub",
+        "rg-dns",
+    )
+    assert hub.dns_zone_id("privatelink.blob.core.windows.net") == (
+        "/subscriptions/s/resourceGroups/rg-dns/providers/Microsoft.Network/privateDnsZones/"
+        "privatelink.blob.core.windows.net"
+    )
+    with pytest.raises(ValueError, match=HUB_VARIABLES[1]):
+        Hub.from_environment({"HUB_VNET_ID": HUB_VNET})
+    with pytest.raises(ValidationError):
+        Hub(vnet_id="/subscriptions/s/resourceGroups/rg-hub", dns_zone_resource_group_id="x")
+
+
+def test_a_shared_private_environment_needs_the_hub() -> None:
+    settings = _settings(network_isolation="private")
+    state = {name: "x" for name in STATE_VARIABLES}
+    hub = {
+        "HUB_VNET_ID": HUB_VNET,
+        "HUB_DNS_ZONE_RESOURCE_GROUP_ID": "/subscriptions/s/resourceGroups/rg-dns",
+    }
+    with pytest.raises(ValueError, match="HUB_VNET_ID"):
+        configs_from_environment(settings, state)
+    configs = configs_from_environment(settings, {**state, **hub})
+    assert {config.hub.vnet_name for config in configs} == {"vnet-hub"}
+    # A local sandbox and a public environment do not need it.
+    assert configs_from_environment(settings, {})[0].hub is None
+    public = _settings(network_isolation="public", environments="dev,test")
+    assert configs_from_environment(public, state)[0].hub is None

@@ -13,6 +13,7 @@ from mlops_infra.roles import (
     DEPLOYER_ASSIGNABLE,
     QUEUE_CONSUMER_ROLE,
     QUEUE_SENDER_ROLE,
+    TELEMETRY_PUBLISHER_ROLE,
     WORKSPACE_ROLES,
 )
 
@@ -153,6 +154,8 @@ def test_registry_is_premium_without_admin_user(synthesis: Synthesis, isolation:
                 "retention_policy_in_days": 7,
             },
         )
+        # Azure refuses Docker Content Trust on new registries since 2026-05-31.
+        assert stack.only("azurerm_container_registry")["trust_policy_enabled"] is False
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
@@ -256,6 +259,41 @@ def test_private_dns_zones_are_linked_to_the_vnet(synthesis: Synthesis) -> None:
         assert {link["virtual_network_id"] for link in links} == {
             stack.ref("azurerm_virtual_network")
         }
+
+
+def test_a_private_environment_joins_the_hub_and_its_shared_dns_zones(synthesis: Synthesis) -> None:
+    """With the bootstrap's hub: no zones of its own (one runner in the hub must resolve every
+    environment), its endpoints register in the hub's zones, the zones are linked to its VNet
+    (its clusters resolve them too), and the VNets are peered in both directions."""
+    stack = synthesis.stacks["variant/hub"]
+    hub = stack.config.hub
+    vnet = stack.ref("azurerm_virtual_network")
+    assert not stack.resources("azurerm_private_dns_zone")
+    zone_ids = {hub.dns_zone_id(zone) for zone in PRIVATE_DNS_ZONES.values()}
+    endpoints = stack.resources("azurerm_private_endpoint").values()
+    used = {z for e in endpoints for z in e["private_dns_zone_group"]["private_dns_zone_ids"]}
+    assert used == zone_ids
+    links = stack.resources("azurerm_private_dns_zone_virtual_network_link").values()
+    assert {link["private_dns_zone_name"] for link in links} == set(PRIVATE_DNS_ZONES.values())
+    for link in links:
+        assert link["resource_group_name"] == "rg-plat-mlops-hub"
+        assert link["virtual_network_id"] == vnet
+        assert link["registration_enabled"] is False
+    peerings = {
+        (p["resource_group_name"], p["virtual_network_name"], p["remote_virtual_network_id"])
+        for p in stack.resources("azurerm_virtual_network_peering").values()
+    }
+    assert peerings == {
+        (
+            stack.ref("azurerm_virtual_network", "resource_group_name"),
+            stack.ref("azurerm_virtual_network", "name"),
+            hub.vnet_id,
+        ),
+        ("rg-plat-mlops-hub", "vnet-plat-mlops-hub", vnet),
+    }
+    for peering in stack.resources("azurerm_virtual_network_peering").values():
+        assert peering["allow_forwarded_traffic"] is False
+        assert peering["use_remote_gateways"] is False
 
 
 def test_public_sandbox_has_no_private_endpoints_or_zones(synthesis: Synthesis) -> None:
@@ -362,6 +400,8 @@ def test_compute_identity_has_least_privilege_roles(synthesis: Synthesis, isolat
             ("Storage Blob Data Contributor", stack.ref("azurerm_storage_account")),
             ("Key Vault Secrets User", stack.ref("azurerm_key_vault")),
             (QUEUE_CONSUMER_ROLE, _queue_scope(stack)),
+            # App Insights has local auth off: deployments publish with this identity's token.
+            (TELEMETRY_PUBLISHER_ROLE, stack.ref("azurerm_application_insights")),
         }
         assert {role for _, role, _ in COMPUTE_ROLES} < {role for role, _ in granted}
 

@@ -288,12 +288,18 @@ class InferenceLogSettings(_Section):
     path: Path = Path(".mlflow/inference")
     # Rows wait in memory at most this long: a crashed server loses at most this interval.
     flush_seconds: float = Field(10.0, gt=0.0, le=3600.0)
+    # Each hour's segments are merged into one file this often; days older than
+    # retention_days are deleted then too.
+    compact_minutes: float = Field(10.0, gt=0.0, le=60.0)
+    retention_days: int = Field(30, ge=1)
 
 
 class DriftSettings(_Section):
     """When `monitor drift` calls a feature, the predictions and the whole data set drifted."""
 
-    # A feature drifts when its test's p-value is below this level (the false-alarm rate)...
+    # A feature drifts when its tests reject at this level, controlled across all features
+    # together (Benjamini-Hochberg false discovery rate, so 30 features do not raise 30 times
+    # the false alarms of one)...
     p_value: float = Field(0.05, gt=0.0, lt=1.0)
     # ...and the shift is large enough to matter: normalized Wasserstein distance (numeric)
     # or Jensen-Shannon distance (categorical). 0 flags every statistically significant shift.
@@ -302,6 +308,13 @@ class DriftSettings(_Section):
     drifted_share: float = Field(0.3, gt=0.0, le=1.0)
     # Prediction drift alone also counts as drift.
     include_predictions: bool = True
+    # Fewer current rows than this are refused: a handful of rows says nothing about drift.
+    min_rows: int = Field(100, ge=1)
+    # A column's share of missing (or non-finite) values moving by at least this much is a
+    # data-quality signal; one such feature makes the whole check drift (a broken upstream
+    # feed must not hide behind drifted_share).
+    min_missing_change: float = Field(0.05, gt=0.0, le=1.0)
+    quality_is_drift: bool = True
 
 
 class AzureMonitorSettings(_Section):
@@ -319,11 +332,28 @@ class AzureMonitorSettings(_Section):
     spark_runtime_version: str = "3.4"
 
 
+class QualitySettings(_Section):
+    """Live model quality from fed-back outcomes (`monitor feedback`, `monitor quality`)."""
+
+    # Where `monitor feedback` keeps the outcomes it matched to logged requests.
+    feedback_path: Path = Path(".mlflow/feedback")
+    # The serving version is degraded when even the upper end of its live metric's confidence
+    # interval is below its own holdout evaluation minus this margin (in metric units).
+    margin: float = Field(0.05, ge=0.0)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    resamples: int = Field(1000, ge=100, le=100_000)
+    min_labelled_rows: int = Field(50, ge=1)
+    # Retraining on fed-back data: append the labelled production rows to the configured
+    # training data, or replace it with them (when the world changed, old labels mislead).
+    retrain_data: Literal["append", "replace"] = "append"
+
+
 class MonitoringSettings(_Section):
     inference_log: InferenceLogSettings = Field(default_factory=InferenceLogSettings)
     # Training rows kept with each model as the drift reference (a sample above this size).
     reference_rows: int = Field(20_000, ge=100)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     azure: AzureMonitorSettings = Field(default_factory=AzureMonitorSettings)
 
 

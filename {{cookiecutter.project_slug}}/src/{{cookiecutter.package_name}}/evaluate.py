@@ -137,10 +137,53 @@ def paired_bootstrap_interval(
         difference = scores[0] - scores[1]
         if not math.isnan(difference):
             differences.append(difference)
-    if len(differences) < resamples // 2:  # e.g. most resamples hold a single class
+    return _percentiles(differences, resamples, confidence)
+
+
+def bootstrap_interval(
+    metric: str,
+    y: pd.Series,
+    predictions: Predictions,
+    *,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Percentile interval of one model's metric on these rows (live quality)."""
+    rng = np.random.default_rng(seed)
+    side = _encoded(np.asarray(y), predictions)
+    values = [
+        _metric_on_rows(metric, *side, rng.integers(0, len(y), len(y))) for _ in range(resamples)
+    ]
+    return _percentiles([v for v in values if not math.isnan(v)], resamples, confidence)
+
+
+def difference_interval(
+    metric: str,
+    first: tuple[pd.Series, Predictions],
+    second: tuple[pd.Series, Predictions],
+    *,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Percentile interval of metric(first) - metric(second) on two different sets of rows
+    (an A/B comparison: each version answered its own requests), resampled independently."""
+    rng = np.random.default_rng(seed)
+    sides = [(_encoded(np.asarray(y), p), len(y)) for y, p in (first, second)]
+    differences = []
+    for _ in range(resamples):
+        a, b = (_metric_on_rows(metric, *side, rng.integers(0, n, n)) for side, n in sides)
+        if not math.isnan(a - b):
+            differences.append(a - b)
+    return _percentiles(differences, resamples, confidence)
+
+
+def _percentiles(values: list[float], resamples: int, confidence: float) -> tuple[float, float]:
+    if len(values) < resamples // 2:  # e.g. most resamples hold a single class
         return (math.nan, math.nan)
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(differences, [tail, 100 - tail])
+    low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 

@@ -4,9 +4,7 @@ Precedence: the config `azure:` section < environment variables (`AZURE_SUBSCRIP
 `AZURE_RESOURCE_GROUP`, `AZURE_ML_WORKSPACE`, set per environment by CI; `AZURE_ML_ENVIRONMENT`,
 `AZURE_ML_CPU_CLUSTER`, `AZURE_ML_GPU_CLUSTER`, which the scheduled drift job's definition sets,
 since its code snapshot has no `infra/`); `--environment` on the command line picks the
-environment. Inside an Azure ML job the credential is the compute cluster's user-assigned
-identity, named by `DEFAULT_IDENTITY_CLIENT_ID`, which `DefaultAzureCredential` does not read.
-A name nobody configured is derived the way the infrastructure names it
+environment. A name nobody configured is derived the way the infrastructure names it
 (`infra/mlops_infra/naming.py`, read from the project checkout, never duplicated here), so a
 project deployed with its own `infra/` needs only the subscription id.
 """
@@ -34,7 +32,6 @@ WORKSPACE_ENV = "AZURE_ML_WORKSPACE"
 ENVIRONMENT_ENV = "AZURE_ML_ENVIRONMENT"
 CPU_CLUSTER_ENV = "AZURE_ML_CPU_CLUSTER"
 GPU_CLUSTER_ENV = "AZURE_ML_GPU_CLUSTER"
-IDENTITY_CLIENT_ENV = "DEFAULT_IDENTITY_CLIENT_ID"  # set by Azure ML on a cluster's jobs
 INFRA_SETTINGS = Path("infra") / "settings.json"
 INFRA_NAMING = Path("infra") / "mlops_infra" / "naming.py"
 
@@ -182,26 +179,17 @@ def job_environment_variables(coordinates: WorkspaceCoordinates) -> dict[str, st
     return {name: value for name, value in values.items() if value}
 
 
-def credential() -> Any:
-    """The cluster's managed identity inside an Azure ML job (`DEFAULT_IDENTITY_CLIENT_ID`),
-    else `DefaultAzureCredential` (OIDC in CI, `az login` on a laptop)."""
-    client_id = os.environ.get(IDENTITY_CLIENT_ENV)
-    if client_id:
-        from azure.identity import ManagedIdentityCredential
-
-        return ManagedIdentityCredential(client_id=client_id)
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
 def ml_client(settings: Settings, environment: str | None = None) -> MLClient:
-    """An `MLClient` for the resolved workspace, authenticated with `credential()`."""
+    """An `MLClient` for the resolved workspace, authenticated with the one credential of the
+    place it runs in (credentials.py: a refreshing federated credential in CI, the cluster's
+    identity in a job, `az login` on a laptop; never a machine's identity by accident)."""
     coordinates = resolve_workspace(settings, environment)  # fails fast, before the SDK import
     from azure.ai.ml import MLClient
 
+    from .credentials import azure_credential
+
     return MLClient(
-        credential(),
+        azure_credential(),
         subscription_id=coordinates.subscription_id,
         resource_group_name=coordinates.resource_group_name,
         workspace_name=coordinates.workspace_name,

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 from ..errors import PipelineError
 from . import deploy
@@ -30,8 +31,8 @@ from .options import (
 app = typer.Typer(
     name="azure",
     help=(
-        "Azure Machine Learning: setup, submit, status, schedule (docs/azure.md); deploy, "
-        "rollback, score-batch (docs/deployment.md)."
+        "Azure Machine Learning: doctor, setup, submit, status, schedule (docs/azure.md); "
+        "deploy, rollback, score-batch (docs/deployment.md)."
     ),
     no_args_is_help=True,
 )
@@ -48,6 +49,34 @@ def _say_derived(coordinates) -> None:
             f"'{coordinates.environment}': {names}",
             soft_wrap=True,
         )
+
+
+@app.command()
+def doctor(
+    environment: EnvironmentOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Read-only checks a first run needs: permissions, quota, network, base images, datastores,
+    model aliases, budget, region. Exit 1 when any fails; each failure names its fix."""
+    from ..azure import doctor as checks
+
+    with exit_on_error():
+        settings = settings_from(config)
+        results = checks.doctor(settings, environment)
+    failing = checks.failed(results)
+    if as_json:
+        console.print_json(checks.as_json(results))
+    else:
+        table = Table(title="azure doctor")
+        for column in ("check", "result", "detail", "fix"):
+            table.add_column(column, overflow="fold")
+        for result in results:
+            verdict = "[green]pass[/green]" if result.ok else "[red]FAIL[/red]"
+            table.add_row(result.name, verdict, escape(result.detail), escape(result.fix))
+        console.print(table)
+        console.print(f"{len(results) - len(failing)}/{len(results)} checks passed", soft_wrap=True)
+    raise typer.Exit(1 if failing else 0)
 
 
 @app.command()

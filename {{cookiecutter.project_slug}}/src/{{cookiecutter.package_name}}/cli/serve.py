@@ -28,7 +28,7 @@ def serve(
 ) -> None:
     """Serve the deployed model over HTTP with the server Azure online endpoints run."""
     from ..config import load_settings
-    from ..serving.local import resolve_model_dir, run_server
+    from ..serving.local import resolve_model_dir, run_server, server_environment
 
     with exit_on_error():
         model_dir = resolve_model_dir(version)
@@ -38,14 +38,14 @@ def serve(
     log_dir = settings.resolve(log.path) if log.enabled else None
     if log_dir is not None:
         typer.echo(f"Logging requests to {log_dir} (`monitor drift --since 24h` reads them)")
-    run_server(  # does not return
+    env = server_environment(
         model_dir,
-        port=port,
-        workers=workers,
-        host=host,
-        inference_log_dir=log_dir,
-        flush_seconds=log.flush_seconds,
+        log_dir,
+        log.flush_seconds,
+        compact_minutes=log.compact_minutes,
+        retention_days=log.retention_days,
     )
+    run_server(model_dir, port=port, workers=workers, host=host, env=env)  # does not return
 
 
 def score_batch(

@@ -1,5 +1,9 @@
-"""One drift check: the champion's reference against the chosen current data, a report, and
-an MLflow run next to the champion's training runs (same experiment, tagged with its version).
+"""One drift check: the serving model's reference against the chosen current data, a report,
+and an MLflow run next to its training runs (same experiment, tagged with its version).
+
+The model is the one the environment's deployment record names (what serves, not whatever
+carries the champion alias), its files verified against the recorded digest before its
+reference is read: a reference swapped in the artifact store is refused, never compared.
 
 Current data is a CSV/Parquet file, a folder of them (the local inference log, or files
 downloaded from Azure ML's data collector as JSON lines), or a window of the local inference
@@ -11,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,10 +25,11 @@ import pandas as pd
 
 from ..config import Settings
 from ..data import DataError, load_table, missing_as_nan
+from ..deployments import LOCAL_ENVIRONMENT
+from ..drift_reference import PREDICTION_COLUMN, REFERENCE_FILE, load_reference
 from ..errors import PipelineError
 from .drift import DriftResult, compare
 from .inference_log import CORRELATION_ID, TIMESTAMP, parse_window, read_window
-from .reference import PREDICTION_COLUMN, REFERENCE_FILE, load_reference
 from .report import render
 
 REPORT_FILE = "drift_report.html"
@@ -37,46 +41,42 @@ PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 class DriftCheck:
     result: DriftResult
     model_name: str
-    champion_version: str
+    version: str  # the version that serves the environment
     report_path: Path
     run_id: str
 
 
 def check_drift(
-    settings: Settings, *, data: Path | None, since: str | None, output: Path | None = None
+    settings: Settings,
+    *,
+    data: Path | None,
+    since: str | None,
+    output: Path | None = None,
+    environment: str = LOCAL_ENVIRONMENT,
 ) -> DriftCheck:
     """Compare, write the report and log everything to MLflow; the verdict is in `.result`."""
     import mlflow
     from mlflow import MlflowClient
 
-    from ..registry import get_champion_version
     from ..tracking import configure_tracking
 
     if data is None and since is None:
         raise PipelineError("pass --data FILE or --since WINDOW (e.g. --since 24h)")
     experiment_id = configure_tracking(settings)
     client = MlflowClient()
-    champion = get_champion_version(client, settings.model_name)
-    if champion is None:
-        raise PipelineError(
-            f"no champion for model '{settings.model_name}' in {settings.tracking_uri}: "
-            "train and promote one with `run` first"
-        )
-    version = str(champion.version)
-    with tempfile.TemporaryDirectory() as scratch:
-        model_dir = _download_model(client, settings.model_name, version, Path(scratch))
-        reference = load_reference(model_dir)
-        if data is None:
-            log_dir = settings.resolve(settings.monitoring.inference_log.path)
-            current = read_window(log_dir, parse_window(since))  # type: ignore[arg-type]
-            source = f"inference log, last {since}"
-        else:
-            current = read_current(data)
-            source = str(data)
-            if since is not None:  # a folder of collected data, narrowed to the window
-                current = _within(current, parse_window(since), source)
-                source = f"{data}, last {since}"
-        current = _with_predictions(current, reference, model_dir)
+    version, model_dir = serving_model(settings, environment, client)
+    reference = load_reference(model_dir)
+    if data is None:
+        log_dir = settings.resolve(settings.monitoring.inference_log.path)
+        current = read_window(log_dir, parse_window(since))  # type: ignore[arg-type]
+        source = f"inference log, last {since}"
+    else:
+        current = read_current(data)
+        source = str(data)
+        if since is not None:  # a folder of collected data, narrowed to the window
+            current = _within(current, parse_window(since), source)
+            source = f"{data}, last {since}"
+    current = _with_predictions(current, reference, model_dir)
     result = compare(reference, current, settings.monitoring.drift)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     output = output or settings.runs_path / "monitoring" / stamp
@@ -176,21 +176,28 @@ def _no_progress_bar() -> Iterator[None]:
             os.environ[PROGRESS_BAR_ENV] = previous
 
 
-def _download_model(client: object, name: str, version: str, target: Path) -> Path:
-    import mlflow.artifacts
+def serving_model(settings: Settings, environment: str, client: object) -> tuple[str, Path]:
+    """The version the environment's deployment record names, and its model folder, verified
+    against the recorded digest (`model_files.materialize_version` refuses other files)."""
+    from ..deployments import read_deployment
+    from ..model_files import materialize_version
 
-    from ..serving.scoring import find_model_dir
-
-    source = client.get_model_version_download_uri(name, version)  # type: ignore[attr-defined]
+    name = settings.model_name
+    record = read_deployment(settings, environment, client)  # type: ignore[arg-type]
+    if record is None:
+        raise PipelineError(
+            f"nothing is deployed to '{environment}' for model '{name}' in "
+            f"{settings.tracking_uri}: drift is measured against the model that serves; "
+            "train and deploy one with `run` first"
+        )
     with _no_progress_bar():  # its carriage returns would garble the one-line summary in CI
-        downloaded = Path(mlflow.artifacts.download_artifacts(source, dst_path=str(target)))
-    model_dir = find_model_dir(downloaded)
+        model_dir = materialize_version(settings, name, record.version, record.digest) / "model"
     if not (model_dir / REFERENCE_FILE).is_file():
         raise PipelineError(
-            f"champion v{version} of '{name}' has no {REFERENCE_FILE}: it was trained before "
+            f"v{record.version} of '{name}' has no {REFERENCE_FILE}: it was trained before "
             "drift references were stored; retrain it with `run` to monitor it"
         )
-    return model_dir
+    return record.version, model_dir
 
 
 def _with_predictions(

@@ -20,7 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from ..serving.local import FLUSH_SECONDS_ENV, INFERENCE_LOG_ENV
+from ..serving.local import (
+    COMPACT_MINUTES_ENV,
+    FLUSH_SECONDS_ENV,
+    INFERENCE_LOG_ENV,
+    RETENTION_DAYS_ENV,
+)
 
 # The variables azureml-ai-monitoring itself reads to know that collection is configured.
 AZURE_COLLECTOR_CONFIG_ENV = "AZUREML_MDC_CONFIG_PATH"
@@ -45,7 +50,13 @@ def recorder_from_environment(model_root: Path) -> Recorder | None:
     from .inference_log import InferenceLog
 
     flush_seconds = float(os.environ.get(FLUSH_SECONDS_ENV, "10"))
-    log = InferenceLog(Path(folder), version, flush_seconds)
+    log = InferenceLog(
+        Path(folder),
+        version,
+        flush_seconds,
+        compact_minutes=float(os.environ.get(COMPACT_MINUTES_ENV, "10")),
+        retention_days=int(os.environ.get(RETENTION_DAYS_ENV, "30")),
+    )
     logger.info("Logging requests to %s (flushed every %g s)", folder, flush_seconds)
     return log.record
 

@@ -50,13 +50,18 @@ champion's training sample ({result.n_reference:,} rows) &middot;
         "Drift detected" if result.drifted else "No drift"
     }</strong>:
 {escape(result.summary())}</div>
-<div class="meta">A feature drifts when its test's p-value &lt; {
+<div class="meta">A feature drifts when its tests reject at a false discovery rate of {
         thresholds["p_value"]
-    } and its distance
+    } across all features (Benjamini-Hochberg) and its distance
 &ge; {thresholds["min_effect"]} (numeric: Kolmogorov-Smirnov test, Wasserstein distance / reference
-std; categorical: chi-square test, Jensen-Shannon distance). The data set drifts when
-&ge; {thresholds["drifted_share"]:.0%} of the features drift{
-        " or the predictions drift" if thresholds["include_predictions"] else ""
+std; categorical: chi-square test, Jensen-Shannon distance), or its missing share moves by
+&ge; {thresholds["min_missing_change"]:.0%}, or non-finite values appear. The data set drifts
+when &ge; {thresholds["drifted_share"]:.0%} of the features drift{
+        ", when the predictions drift" if thresholds["include_predictions"] else ""
+    }{
+        ", or when any column's missing or non-finite share moves"
+        if thresholds["quality_is_drift"]
+        else ""
     }.</div>
 <p class="legend"><span style="background:{REFERENCE_COLOUR}"></span>reference
 <span style="background:{CURRENT_COLOUR}"></span>current</p>
@@ -69,10 +74,11 @@ std; categorical: chi-square test, Jensen-Shannon distance). The data set drifts
 
 
 def _row(feature: FeatureDrift) -> str:
+    signals = escape(", ".join(feature.signals))
     badge = (
-        '<span class="badge yes">drift</span>'
+        f'<span class="badge yes">drift</span><br><small>{signals}</small>'
         if feature.drifted
-        else ('<span class="badge no">stable</span>')
+        else '<span class="badge no">stable</span>'
     )
     return (
         f"<tr><td><strong>{escape(feature.name)}</strong><br><small>{feature.kind}</small></td>"
@@ -80,7 +86,17 @@ def _row(feature: FeatureDrift) -> str:
         f"<td>{feature.test} = {feature.statistic:.4g}<br>"
         f"<small>p = {feature.p_value:.3g}</small></td>"
         f"<td>{feature.effect_name}<br>{feature.effect:.4g}</td>"
-        f"<td>{feature.missing_reference:.1%} &rarr; {feature.missing_current:.1%}</td></tr>"
+        f"<td>{feature.missing_reference:.1%} &rarr; {feature.missing_current:.1%}"
+        f"{_non_finite(feature)}</td></tr>"
+    )
+
+
+def _non_finite(feature: FeatureDrift) -> str:
+    if not (feature.non_finite_reference or feature.non_finite_current):
+        return ""
+    return (
+        f"<br><small>non-finite {feature.non_finite_reference:.1%} &rarr; "
+        f"{feature.non_finite_current:.1%}</small>"
     )
 
 

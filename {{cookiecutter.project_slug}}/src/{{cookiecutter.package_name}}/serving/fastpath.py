@@ -4,7 +4,8 @@ On one row, scikit-learn spends ~4 ms in ColumnTransformer/Pipeline bookkeeping 
 feature-name checks, pandas indexing) around ~50 us of arithmetic; the server around it costs
 ~1 ms. For online scoring that bookkeeping is the bill. This module replays the *fitted*
 preprocessing with plain numpy for the steps it knows (SimpleImputer, StandardScaler,
-OneHotEncoder, drop) and hands the matrix to the fitted estimator.
+OneHotEncoder, drop) and hands the matrix to the fitted estimator, or, for a tree ensemble, to
+its trees evaluated as arrays (`trees.py`), which replaces scikit-learn's per-tree Python.
 
 It is an optimisation, never a second model: `compile_fast_path` returns None for anything it
 does not fully understand, and `verified` checks it against the real pipeline (same matrix, same
@@ -17,10 +18,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .trees import Proba, compile_trees
 
 logger = logging.getLogger(__name__)
 
@@ -32,21 +36,52 @@ class Unsupported(Exception):
     """The fitted pipeline has a part the fast path does not replay exactly."""
 
 
-def compile_fast_path(model: Any) -> Callable[[Columns], np.ndarray] | None:
-    """A function from validated column arrays to predictions, or None if not replayable."""
+@dataclass(frozen=True)
+class FastPath:
+    """Validated columns -> predictions: the replayed preprocessing, then the estimator, or the
+    estimator's trees evaluated as arrays (`serving/trees.py`) when it is a tree ensemble."""
+
+    transform: Callable[[Columns], np.ndarray]
+    estimator: Any
+    tree_proba: Proba | None = None
+
+    def __call__(self, columns: Columns) -> np.ndarray:
+        matrix = self.transform(columns)
+        if self.tree_proba is None:
+            return self.estimator.predict(matrix)
+        return np.asarray(self.estimator.classes_)[self.tree_proba(matrix).argmax(axis=1)]
+
+    def without_trees(self) -> FastPath:
+        return replace(self, tree_proba=None)
+
+
+def compile_fast_path(model: Any) -> FastPath | None:
+    """The fast path of a fitted pipeline, or None if it is not replayable."""
     try:
         transform = _compile_pipeline(model)
+        estimator = model.steps[-1][1]
+        return FastPath(transform, estimator, compile_trees(estimator))
     except Unsupported as reason:
         logger.info("Scoring with the pipeline's own predict (no fast path: %s)", reason)
         return None
     except Exception:  # an attribute layout we did not expect: never fail the model load
         logger.exception("Could not compile the fast path; scoring with the pipeline's predict")
         return None
-    estimator = model.steps[-1][1]
-    return lambda columns: estimator.predict(transform(columns))
 
 
-def verified(model: Any, fast: Callable[[Columns], np.ndarray], frame: pd.DataFrame) -> bool:
+def tree_parity(model: Any, fast: FastPath, frame: pd.DataFrame) -> float:
+    """The largest absolute difference between the compiled trees' probabilities and the
+    pipeline's own on `frame` (inf when a predicted class differs)."""
+    columns = {name: frame[name].to_numpy() for name in frame.columns}
+    if fast.tree_proba is None:
+        return 0.0
+    ours = fast.tree_proba(fast.transform(columns))
+    if not np.array_equal(fast(columns), model.predict(frame)):
+        return math.inf
+    return float(np.abs(ours - model.predict_proba(frame)).max())
+
+
+def verified(model: Any, fast: FastPath, frame: pd.DataFrame) -> bool:
     """True when the fast path reproduces the pipeline's matrix and predictions on `frame`."""
     columns = {name: frame[name].to_numpy() for name in frame.columns}
     try:

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 # Set for the server by `serve`; `monitoring/collect.py` reads them in each worker.
 INFERENCE_LOG_ENV = "INFERENCE_LOG_DIR"
 FLUSH_SECONDS_ENV = "INFERENCE_LOG_FLUSH_SECONDS"
+COMPACT_MINUTES_ENV = "INFERENCE_LOG_COMPACT_MINUTES"
+RETENTION_DAYS_ENV = "INFERENCE_LOG_RETENTION_DAYS"
 SCORE_SCRIPT = Path(__file__).resolve().with_name("score.py")
 
 
@@ -74,7 +76,12 @@ def server_command(port: int, workers: int, host: str) -> list[str]:
 
 
 def server_environment(
-    model_dir: Path, inference_log_dir: Path | None = None, flush_seconds: float = 10.0
+    model_dir: Path,
+    inference_log_dir: Path | None = None,
+    flush_seconds: float = 10.0,
+    *,
+    compact_minutes: float = 10.0,
+    retention_days: int = 30,
 ) -> dict[str, str]:
     """The server's environment; with `inference_log_dir`, score.py logs every request there."""
     env = dict(os.environ, AZUREML_MODEL_DIR=str(model_dir))
@@ -82,26 +89,20 @@ def server_environment(
     if inference_log_dir is not None:
         env[INFERENCE_LOG_ENV] = str(inference_log_dir)
         env[FLUSH_SECONDS_ENV] = str(flush_seconds)
+        env[COMPACT_MINUTES_ENV] = str(compact_minutes)
+        env[RETENTION_DAYS_ENV] = str(retention_days)
     # Each worker is one process on its own core: BLAS/OpenMP thread pools per request only add
     # contention. Azure deployments set the same variable (see docs/serving.md).
     env.setdefault("OMP_NUM_THREADS", "1")
     return env
 
 
-def run_server(
-    model_dir: Path,
-    *,
-    port: int,
-    workers: int,
-    host: str,
-    inference_log_dir: Path | None = None,
-    flush_seconds: float = 10.0,
-) -> None:
+def run_server(model_dir: Path, *, port: int, workers: int, host: str, env: dict[str, str]) -> None:
     """Replace this process with the server (like `exec` in a shell), so that Ctrl-C, SIGTERM
     from a supervisor or a test reach gunicorn itself and stop its workers: a child server
-    would be orphaned, still serving, when only its parent was told to stop."""
+    would be orphaned, still serving, when only its parent was told to stop. `env` comes from
+    `server_environment`."""
     sys.stdout.flush()
     sys.stderr.flush()
     command = server_command(port, workers, host)
-    env = server_environment(model_dir, inference_log_dir, flush_seconds)
     os.execve(command[0], command, env)

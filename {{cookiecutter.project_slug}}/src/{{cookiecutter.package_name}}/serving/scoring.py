@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .fastpath import compile_fast_path, verified
+from ..drift_reference import REFERENCE_FILE
+from .fastpath import FastPath, compile_fast_path, tree_parity, verified
 from .schema import InputSchema, PayloadError
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,12 @@ def find_model_dir(root: Path) -> Path:
     if not candidates:
         raise FileNotFoundError(f"no MLflow model (an MLmodel file) in {root} or one level below")
     raise FileNotFoundError(f"several MLflow models under {root}: {[str(c) for c in candidates]}")
+
+
+# Compiled trees are used only when their probabilities match the model's on the input
+# example and on this many stored training rows, to within this absolute difference.
+PARITY_ROWS = 1000
+TREE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -67,7 +74,7 @@ class Model:
             pipeline = _load_sklearn(model_dir, sklearn_flavor)
             predict_fn = pipeline.predict
             example = _input_example(model_dir, meta)
-            fast_predict = _verified_fast_path(pipeline, schema, example)
+            fast_predict = _verified_fast_path(pipeline, schema, example, model_dir)
         else:
             import mlflow.pyfunc
 
@@ -142,11 +149,12 @@ def _input_example(model_dir: Path, meta: dict[str, Any]) -> pd.DataFrame | None
 
 
 def _verified_fast_path(
-    pipeline: Any, schema: InputSchema, example: pd.DataFrame | None
-) -> Callable[[dict[str, np.ndarray]], Any] | None:
+    pipeline: Any, schema: InputSchema, example: pd.DataFrame | None, model_dir: Path
+) -> FastPath | None:
     """The fast path, only if it reproduces the pipeline on the model's own input example,
     varied with a missing value in every optional column and an unseen category in every
-    text column."""
+    text column; compiled trees, only if they also reproduce its probabilities on up to
+    PARITY_ROWS of the training rows stored with the model (within TREE_TOLERANCE)."""
     fast = compile_fast_path(pipeline)
     if fast is None:
         return None
@@ -160,9 +168,41 @@ def _verified_fast_path(
             rows.append({**rows[0], column.name: None})
         if column.type == "string":
             rows.append({**rows[0], column.name: "__category unseen in training__"})
-    try:
-        frame = pd.DataFrame(schema.to_columns(rows), copy=False)
-    except PayloadError as error:
-        logger.info("The input example does not fit the signature (%s); no fast path", error)
+    frame = _frame(schema, rows)
+    if frame is None:
         return None
+    if fast.tree_proba is not None:
+        reference = _reference_rows(model_dir, schema)
+        checked = frame if reference is None else pd.concat([frame, reference], ignore_index=True)
+        difference = tree_parity(pipeline, fast, checked)
+        if difference > TREE_TOLERANCE:
+            logger.warning(
+                "Compiled trees differ from the model by %g (> %g); using its own predict",
+                difference,
+                TREE_TOLERANCE,
+            )
+            fast = fast.without_trees()
+        else:
+            logger.info(
+                "Compiled trees match the model on %d rows (max |diff| %g)",
+                len(checked),
+                difference,
+            )
     return fast if verified(pipeline, fast, frame) else None
+
+
+def _frame(schema: InputSchema, rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    try:
+        return pd.DataFrame(schema.to_columns(rows), copy=False)
+    except PayloadError as error:
+        logger.info("Rows do not fit the signature (%s); no fast path", error)
+        return None
+
+
+def _reference_rows(model_dir: Path, schema: InputSchema) -> pd.DataFrame | None:
+    """Up to PARITY_ROWS training rows stored with the model (its drift reference)."""
+    path = model_dir / REFERENCE_FILE  # the training step writes it into the model folder
+    if not path.is_file():
+        return None
+    sample = pd.read_parquet(path, columns=schema.names).head(PARITY_ROWS)
+    return _frame(schema, sample.astype(object).where(sample.notna(), None).to_dict("records"))

@@ -18,9 +18,9 @@ from mlflow.types import ColSpec, Schema
 from .. import automl
 from ..config import Settings
 from ..data import features_and_target, load_table
+from ..drift_reference import save_reference
 from ..errors import PipelineError
 from ..lineage import model_digest
-from ..monitoring.reference import save_reference
 from ..train import (
     TrainingError,
     builtin_trusted_types,
@@ -135,7 +135,7 @@ def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMod
     if model_dir.exists():
         raise PipelineError(f"{model_dir} already exists: use a fresh --output folder")
     save_model(model, model_dir, X, [*builtin_trusted_types(), *settings.model.trusted_types])
-    # The drift baseline travels inside the model folder (monitoring/reference.py).
+    # The drift baseline travels inside the model folder (drift_reference.py).
     save_reference(X, model, model_dir, settings.monitoring.reference_rows, settings.seed)
     run = mlflow.active_run()
     trained = TrainedModel(

@@ -1,0 +1,104 @@
+"""Tree ensembles evaluated as arrays give the estimator's own probabilities, and a compiled
+path that disagrees with the model is never used."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import multiclass_frame
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+
+from {{ cookiecutter.package_name }}.serving import fastpath, scoring
+from {{ cookiecutter.package_name }}.serving.trees import compile_trees
+from {{ cookiecutter.package_name }}.train import train_builtin
+
+
+def matrix(rows: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, 8))
+    X[rng.uniform(size=X.shape) < 0.07] = np.nan  # gradient boosting routes missing values
+    signal = np.nan_to_num(X[:, 0]) + np.nan_to_num(X[:, 1]) * 0.5
+    return X, (signal > 0).astype(int), np.digitize(signal, [-0.6, 0.6])
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        HistGradientBoostingClassifier(max_iter=60, random_state=0),
+        RandomForestClassifier(n_estimators=40, min_samples_leaf=2, random_state=0),
+        ExtraTreesClassifier(n_estimators=30, random_state=0),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+@pytest.mark.parametrize("classes", [2, 3])
+def test_compiled_trees_reproduce_the_probabilities(estimator, classes: int) -> None:
+    X, binary, three = matrix()
+    y = binary if classes == 2 else three
+    if not isinstance(estimator, HistGradientBoostingClassifier):
+        X = np.nan_to_num(X)  # the pipeline imputes before a forest sees the data
+    estimator.fit(X, y)
+    proba = compile_trees(estimator)
+    assert proba is not None
+    fresh, *_ = matrix(400, seed=1)
+    if not isinstance(estimator, HistGradientBoostingClassifier):
+        fresh = np.nan_to_num(fresh)
+    assert np.abs(proba(fresh) - estimator.predict_proba(fresh)).max() <= 1e-12
+    assert (estimator.classes_[proba(fresh).argmax(axis=1)] == estimator.predict(fresh)).all()
+
+
+def test_other_estimators_keep_their_own_predict() -> None:
+    X, y, _ = matrix()
+    assert compile_trees(LogisticRegression().fit(np.nan_to_num(X), y)) is None
+
+
+@pytest.mark.parametrize("family", ["gradient_boosting", "random_forest"])
+def test_the_fast_path_of_a_trained_family_uses_verified_trees(family: str) -> None:
+    frame = multiclass_frame(rows=400)
+    X, y = frame.drop(columns=["grade"]), frame["grade"]
+    model = train_builtin(X, y, family=family, params={}, seed=0)
+    fast = fastpath.compile_fast_path(model)
+    assert fast is not None and fast.tree_proba is not None
+    assert fastpath.tree_parity(model, fast, X) <= 1e-12
+    columns = {name: X[name].to_numpy() for name in X.columns}
+    assert (fast(columns) == model.predict(X)).all()
+
+
+def saved(tmp_path, family: str = "gradient_boosting"):
+    """A model saved as the training step saves it (signature, example, drift reference)."""
+    from {{ cookiecutter.package_name }}.drift_reference import save_reference
+    from {{ cookiecutter.package_name }}.steps.train import save_model
+    from {{ cookiecutter.package_name }}.train import builtin_trusted_types
+
+    frame = multiclass_frame(rows=400)
+    X, y = frame.drop(columns=["grade"]), frame["grade"]
+    model = train_builtin(X, y, family=family, params={}, seed=0)
+    save_model(model, tmp_path / "model", X, builtin_trusted_types())
+    save_reference(X, model, tmp_path / "model", rows=300, seed=0)
+    return model, X
+
+
+def test_a_loaded_tree_model_serves_through_verified_compiled_trees(tmp_path) -> None:
+    model, X = saved(tmp_path)
+    loaded = scoring.Model.load(tmp_path / "model")
+    assert loaded.fast_predict is not None and loaded.fast_predict.tree_proba is not None
+    columns = {name: X[name].to_numpy() for name in X.columns}
+    assert loaded.predict_columns(columns) == model.predict(X).tolist()
+
+
+def test_compiled_trees_that_disagree_are_dropped_for_the_models_own_predict(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong compilation (here: every probability flipped) must never answer a request:
+    the parity check on the stored training rows drops it, preprocessing stays fast."""
+    model, X = saved(tmp_path)
+    real = compile_trees(model.steps[-1][1])
+    monkeypatch.setattr(fastpath, "compile_trees", lambda estimator: lambda m: real(m)[:, ::-1])
+    loaded = scoring.Model.load(tmp_path / "model")
+    assert loaded.fast_predict is not None and loaded.fast_predict.tree_proba is None
+    columns = {name: X[name].to_numpy() for name in X.columns}
+    assert loaded.predict_columns(columns) == model.predict(X).tolist()
