@@ -208,7 +208,10 @@ def test_without_a_fault_the_same_steps_promote_and_deploy(
     assert state["deployment"].digest == state["champion_tags"][DIGEST_TAG]
     client = MlflowClient()
     version = client.get_model_version(settings_for(project).model_name, "2")
-    assert version.run_id == context.trained.run_id  # lineage: the training run
+    # The version links the run whose artifacts it was registered from (register's), so its
+    # run_id and source agree; the training run is named in the lineage tag.
+    assert version.run_id == version.tags["lineage.register_run_id"] != context.trained.run_id
+    assert version.source.startswith(client.get_run(version.run_id).info.artifact_uri)
     assert version.tags["lineage.train_run_id"] == context.trained.run_id
     monkeypatch.chdir(project)
     served = resolve_model_dir()

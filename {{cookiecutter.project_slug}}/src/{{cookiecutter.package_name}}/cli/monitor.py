@@ -10,7 +10,7 @@ Azure ML marks a job that exits non-zero Failed. Heavy imports stay inside the c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,6 +27,9 @@ from .options import (
     settings_from,
 )
 from .progress import ConsoleProgress
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 DRIFT_EXIT_CODE = 3
 
