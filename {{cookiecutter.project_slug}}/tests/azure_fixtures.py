@@ -46,6 +46,27 @@ def not_found(what: str) -> Exception:
     return ResourceNotFoundError(f"{what} not found")
 
 
+# Azure Resource Manager's tag limits, as the service enforces them (the fakes refuse what it
+# would refuse): at most 50 tag name-value pairs per resource, names up to 512 characters, values
+# up to 256. Source: learn.microsoft.com/azure/azure-resource-manager/management/tag-resources
+# (section "Limitations"), checked 2026-12-04 with the search tool.
+ARM_TAG_COUNT, ARM_TAG_NAME, ARM_TAG_VALUE = 50, 512, 256
+
+
+class ArmRefused(Exception):
+    """What ARM answers (HTTP 400) to a resource whose tags break its limits."""
+
+
+def arm_check_tags(tags: dict[str, str]) -> None:
+    if len(tags) > ARM_TAG_COUNT:
+        raise ArmRefused(f"InvalidTagCount: {len(tags)} tags > {ARM_TAG_COUNT}")
+    for name, value in tags.items():
+        if len(name) > ARM_TAG_NAME:
+            raise ArmRefused(f"InvalidTagNameLength: {name[:40]}")
+        if len(str(value)) > ARM_TAG_VALUE:
+            raise ArmRefused(f"InvalidTagValueLength: tag {name} has {len(str(value))} chars")
+
+
 class Poller:
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -62,7 +83,12 @@ class FakeAssets:
         self.stored: dict[tuple[str, str], Any] = {}
         self.created: list[Any] = []
 
-    def get(self, name: str, version: str) -> Any:
+    def get(self, name: str, version: str | None = None, label: str | None = None) -> Any:
+        if label == "latest":  # the newest version stored under `name`
+            versions = [asset for (stored, _), asset in self.stored.items() if stored == name]
+            if not versions:
+                raise not_found(f"{self.kind} {name}@latest")
+            return versions[-1]
         if (name, version) not in self.stored:
             raise not_found(f"{self.kind} {name}:{version}")
         return self.stored[(name, version)]

@@ -67,6 +67,36 @@ def test_submit_returns_at_once_with_the_job_and_its_studio_url(project, monkeyp
     assert len(client.environments.created) == 2 and len(client.data.created) == 1
 
 
+def test_run_overrides_reach_the_component_commands(project, monkeypatch) -> None:
+    """`run --backend azure --primary-metric M --model-family F`: the steps on
+    Azure ML read the same settings the laptop shaped the job with, not the file again."""
+    from {{ cookiecutter.package_name }}.config import load_settings
+
+    client = use(FakeMLClient(["Running"]), monkeypatch)
+    config = str(project / "config" / "pipeline.yaml")
+    file_settings = load_settings(project / "config" / "pipeline.yaml")
+    metric = "precision" if file_settings.evaluation.primary_metric != "precision" else "recall"
+    family = "logistic_regression"
+    if file_settings.model.family == family:
+        family = "random_forest"
+    arguments = ["run", "--backend", "azure", "--config", config]
+    result = CliRunner().invoke(
+        app, [*arguments, "--primary-metric", metric, "--model-family", family]
+    )
+    assert result.exit_code == 0, result.output
+    job, _ = client.jobs.submitted[0]
+    commands = {name: step.component.command for name, step in job.jobs.items()}
+    assert commands and all("--config config/submitted.yaml" in c for c in commands.values())
+    submitted = project / "config" / "submitted.yaml"
+    # What `evaluate --config config/submitted.yaml` reads in the code snapshot:
+    seen = load_settings(submitted)
+    assert (seen.evaluation.primary_metric, seen.model.family) == (metric, family)
+    assert seen.backend == "local" and seen.project_dir == project.resolve()
+    # A later submission without overrides goes back to the file's settings.
+    assert CliRunner().invoke(app, arguments).exit_code == 0
+    assert load_settings(submitted).model.family == file_settings.model.family
+
+
 def test_wait_reports_the_gate_and_writes_the_summary(project, monkeypatch, tmp_path) -> None:
     use(FakeMLClient(["Running", "Running", "Completed"], REGISTRATION), monkeypatch)
     summary = tmp_path / "out" / "summary.json"

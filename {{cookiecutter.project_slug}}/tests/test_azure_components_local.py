@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 from azure_fixtures import azure_project
+from conftest import PROJECT_DIR
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.azure.components import StepSpec, step_specs, sweep_trial_spec
+from {{ cookiecutter.package_name }}.azure.pipeline_job import write_submitted_config
 from {{ cookiecutter.package_name }}.cli import app
-from {{ cookiecutter.package_name }}.config import PACKAGE_NAME, SearchDimension
+from {{ cookiecutter.package_name }}.config import PACKAGE_NAME, SearchDimension, load_settings
 
 pytestmark = pytest.mark.slow
 PLACEHOLDER = re.compile(r"\$\{\{(inputs|outputs)\.(\w+)\}\}")
@@ -86,6 +88,11 @@ def chain(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) -> dict:
     """prepare -> train -> evaluate -> register, each as its component runs it on Azure ML."""
     tmp_path = tmp_path_factory.mktemp("azure-components")
     project = azure_project(tmp_path / "code", empty_store)
+    # The code snapshot holds src/: `PYTHONPATH=src python -m <package>` imports it from there.
+    shutil.copytree(
+        PROJECT_DIR / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    write_submitted_config(load_settings(project / "config" / "pipeline.yaml"))  # as submit does
     uri = f"sqlite:///{project / '.mlflow' / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     mnt = tmp_path / "mnt"
@@ -126,9 +133,9 @@ def test_sweep_trial_trains_with_its_params_and_logs_the_metric(chain: dict, tmp
     model = tmp_path / "model"
     model.mkdir()
     spec = sweep_trial_spec({"min_samples_leaf": SearchDimension(type="choice", values=[5, 9])})
+    # Submitted with `--model-family random_forest`: the override reaches the trial's commands.
     config = project / "config" / "pipeline.yaml"
-    settings = config.read_text()
-    config.write_text(settings.replace("family: {{ cookiecutter.model_family }}", "family: random_forest"))
+    write_submitted_config(load_settings(config, {"model.family": "random_forest"}))
     prepared = str(chain["folders"]["prepared"])
     mounts = {"prepared": prepared, "model": str(model), "min_samples_leaf": "9"}
     trial = run_component(spec, project, mounts, client, chain["uri"])

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from azure_fixtures import Poller, azure_project
+from azure_fixtures import Poller, arm_check_tags, azure_project
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.azure import endpoint_ops, status
@@ -215,6 +215,51 @@ def test_serving_tags_move_and_production_follows_the_production_environment(
     assert serving == ["1"]
 
 
+def test_mark_champion_moves_the_training_workspace_champion_only_by_digest(
+    project, monkeypatch
+) -> None:
+    """After production serves v2 (digest d2), CI marks it champion in the first environment's
+    workspace, where the gate reads it; a digest that is not v2's there changes nothing."""
+    from types import SimpleNamespace
+
+    from {{ cookiecutter.package_name }}.azure import workspace
+    from {{ cookiecutter.package_name }}.registry import get_champion_version
+
+    client = registry_with_versions(project, count=2, champion=1)
+    client.set_model_version_tag(MODEL, "2", DIGEST_TAG, "d2")
+    uri = client.tracking_uri
+    training_workspace = SimpleNamespace(
+        workspace_name="mlw-dev",
+        workspaces=SimpleNamespace(get=lambda name: SimpleNamespace(mlflow_tracking_uri=uri)),
+    )
+    asked = []
+
+    def ml_client(settings, environment=None):
+        asked.append(environment)
+        return training_workspace
+
+    monkeypatch.setattr(workspace, "ml_client", ml_client)
+    monkeypatch.chdir(project)
+    command = ["azure", "mark-champion", "--environment", "dev", "--version", "2"]
+    refused = runner.invoke(app, [*command, "--digest", "d1"])
+    assert refused.exit_code == 1, refused.output
+    assert "not the version that serves production" in refused.output
+    assert str(get_champion_version(client, MODEL).version) == "1"
+    marked = runner.invoke(app, [*command, "--digest", "d2"])
+    assert marked.exit_code == 0, marked.output
+    assert "v2 is the champion (was v1)" in marked.output
+    assert asked == ["dev", "dev"]
+    assert str(get_champion_version(client, MODEL).version) == "2"  # what the gate reads
+    tagged = [
+        str(v.version)
+        for v in client.search_model_versions(f"name = '{MODEL}'")
+        if v.tags.get(PRODUCTION_TAG) == "true"
+    ]
+    assert tagged == ["2"]
+    again = runner.invoke(app, [*command, "--digest", "d2"])
+    assert again.exit_code == 0 and "already is the champion" in again.output
+
+
 def test_waiting_for_a_batch_job_honours_the_timeout() -> None:
     clock = {"now": 0.0}
 
@@ -276,6 +321,7 @@ class FakeOnlineEndpoints:
         return copy.deepcopy(self.endpoint)
 
     def begin_create_or_update(self, endpoint):
+        arm_check_tags(endpoint.tags or {})  # refused by ARM before anything changes
         self.endpoint = endpoint
         self.updates += 1
         return Poller(endpoint)
@@ -333,3 +379,7 @@ def test_the_azure_shell_keeps_traffic_journal_and_record_on_the_endpoint(projec
     ops.record_deployment(done_state)
     assert online.endpoint.tags["deployed.version"] == "2" and marked == [done_state]
     assert online.endpoint.tags["rollout.phase"] == "shift"  # the journal is untouched
+    failed = replace(state, phase=Phase.ROLLBACK, error="smoke test: " + "e" * 2000)
+    ops.save_state(failed)  # would be refused by ARM untruncated
+    assert len(online.endpoint.tags["rollout.error"]) == 256
+    assert ops.load_state().phase == Phase.ROLLBACK

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pytest
+from azure_fixtures import ArmRefused, arm_check_tags
 
-from {{ cookiecutter.package_name }}.azure import rollout
+from {{ cookiecutter.package_name }}.azure import endpoint_ops, rollout
 from {{ cookiecutter.package_name }}.azure.rollout import Phase, RolloutState
 
 
@@ -32,7 +33,8 @@ class FakeEndpoint:
     fail: Callable[[str, int], BaseException | None] = lambda call, index: None
     calls: list[str] = field(default_factory=list)
     traffic_history: list[dict[str, int]] = field(default_factory=list)
-    journal: dict[str, str] | None = None
+    journal: dict[str, str] | None = None  # endpoint tags, as Azure stores them
+    refuse_save: Callable[[RolloutState], bool] = lambda state: False
     verified: set[str] = field(default_factory=set)  # smoke-tested or serving before
 
     def __post_init__(self) -> None:
@@ -96,10 +98,14 @@ class FakeEndpoint:
         self.record = {"version": state.version, "deployment": state.new, "digest": state.digest}
 
     def save_state(self, state: RolloutState) -> None:
-        self.journal = state.to_record()  # strings only, like resource tags
+        tags = endpoint_ops.journal_tags(state)  # the tags the Azure shell writes
+        arm_check_tags(tags)  # ARM refuses what breaks its limits
+        if self.refuse_save(state):
+            raise ArmRefused("the endpoint update was refused")
+        self.journal = tags
 
     def load_state(self) -> RolloutState | None:
-        return None if self.journal is None else RolloutState.from_record(self.journal)
+        return None if self.journal is None else endpoint_ops.journal_from_tags(self.journal)
 
     def live_deployment(self) -> str | None:
         serving = [name for name, share in self.traffic.items() if share == 100]
@@ -172,7 +178,7 @@ def test_healthy_rollout_shifts_in_steps_then_deletes_blue_and_records() -> None
     ]
     assert endpoint.traffic == {"green": 100} and endpoint.deployments == {"green": "2"}
     assert endpoint.record == {"version": "2", "deployment": "green", "digest": "sha-2"}
-    assert RolloutState.from_record(endpoint.journal) == final
+    assert endpoint.load_state() == final
 
 
 def test_first_rollout_on_an_empty_endpoint_goes_straight_to_100() -> None:
@@ -361,3 +367,40 @@ def test_bad_plans_are_refused() -> None:
         new_rollout("blue", traffic_steps=(10, 50))
     with pytest.raises(ValueError, match="0-50"):
         new_rollout("blue", mirror_percent=60)
+
+
+def test_a_long_error_is_journaled_truncated_and_the_rollout_rolls_back() -> None:
+    """A 2,000-character error (Azure's own messages can be that long) must not make the
+    journal save fail: the tag is cut to ARM's 256 characters, the state keeps the full text."""
+    endpoint = serving_v1()
+    long_error = "quota exceeded: " + "x" * 2000
+    endpoint.fail = lambda call, i: RuntimeError(long_error) if call == "check_health" else None
+    final = run(endpoint, new_rollout("blue"))
+    assert final.phase == Phase.ROLLED_BACK and long_error in final.error  # summary and logs
+    assert endpoint.traffic == {"blue": 100} and endpoint.deployments == {"blue": "1"}
+    assert endpoint.record["version"] == "1"
+    journaled = endpoint.journal["rollout.error"]
+    assert len(journaled) == 256 and "more chars" in journaled
+    assert journaled.startswith("CheckHealth failed: quota exceeded: xxx")
+    assert endpoint.load_state().phase == Phase.ROLLED_BACK
+
+
+def test_a_refused_journal_save_in_the_failure_handler_still_rolls_back() -> None:
+    endpoint = serving_v1()
+    endpoint.fail = fail_on("check_health", 2)  # green serves 50% when it fails
+    endpoint.refuse_save = lambda state: state.error is not None
+    lines: list[str] = []
+    final = rollout.run_rollout(endpoint, new_rollout("blue"), log=lines.append)
+    assert final.phase == Phase.ROLLED_BACK
+    assert endpoint.traffic == {"blue": 100} and endpoint.deployments == {"blue": "1"}
+    assert endpoint.record["version"] == "1"
+    assert any("saving the rollout journal failed" in line for line in lines)
+
+
+def test_a_refused_journal_save_while_shifting_rolls_back_instead_of_going_on() -> None:
+    endpoint = serving_v1()
+    endpoint.refuse_save = lambda state: state.phase == Phase.SHIFT and state.step == 1
+    final = run(endpoint, new_rollout("blue"))
+    assert final.phase == Phase.ROLLED_BACK and "journal" in final.error
+    assert endpoint.traffic == {"blue": 100} and endpoint.deployments == {"blue": "1"}
+    assert endpoint.record["version"] == "1"

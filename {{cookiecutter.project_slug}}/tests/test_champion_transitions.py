@@ -208,7 +208,10 @@ def test_without_a_fault_the_same_steps_promote_and_deploy(
     assert state["deployment"].digest == state["champion_tags"][DIGEST_TAG]
     client = MlflowClient()
     version = client.get_model_version(settings_for(project).model_name, "2")
-    assert version.run_id == context.trained.run_id  # lineage: the training run
+    # The version links the run whose artifacts it was registered from (register's), so its
+    # run_id and source agree; the training run is named in the lineage tag.
+    assert version.run_id == version.tags["lineage.register_run_id"] != context.trained.run_id
+    assert version.source.startswith(client.get_run(version.run_id).info.artifact_uri)
     assert version.tags["lineage.train_run_id"] == context.trained.run_id
     monkeypatch.chdir(project)
     served = resolve_model_dir()
@@ -289,6 +292,38 @@ def test_two_concurrent_runs_leave_exactly_one_champion(baseline: Path, tmp_path
     assert lost.tags["decision.final"].startswith("champion changed from v1 to v")
     alias = client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     assert str(alias.version) == state["champion"]
+
+
+def test_two_first_runs_on_a_missing_store_both_finish_with_one_champion(
+    project: Path,
+) -> None:
+    """No store yet: both runs would migrate the same new SQLite file at once (alembic:
+    "Online migration expected to match one row"); the store lock makes them take turns."""
+    shutil.rmtree(project / ".mlflow")
+    env = dict(os.environ)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "run", "--model-family", family],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for family in ("logistic_regression", "dummy")
+    ]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+    state = registry_state(settings_for(project))
+    assert state["champion"] in {"1", "2"}
+    assert state["production"] == [state["champion"]]  # exactly one production version
+    assert state["deployment"].version == state["champion"]
+    # Either one run's gate saw the other's champion (and was compared with it), or both
+    # reached the gate on "no champion yet" and the later one reports the champion changed.
+    if all("no champion yet" in output for output in outputs):
+        assert any("champion changed" in output for output in outputs), outputs
 
 
 def test_a_model_swapped_after_evaluate_is_refused(project: Path, tmp_path: Path) -> None:

@@ -35,6 +35,8 @@ def configured(project: Path) -> Path:
         resource_group_name="rg-churn-dev",
         workspace_name="mlw-churn-dev",
         cpu_cluster_name="cpu-cluster",
+        gpu_cluster_name="gpu-cluster",
+        environment="dev",
     )
     config["monitoring"]["azure"].update(
         endpoint_name="churn-online",
@@ -65,6 +67,17 @@ def test_monitor_schedule_and_drift_job_validate_offline(project: Path, sdk) -> 
     )
     assert job.compute == "cpu-cluster"
     assert job.identity.type == "managed_identity"
+    # The snapshot has no infra/ or data/: the job is told where it runs and what to train on.
+    assert job.environment_variables == {
+        "PYTHONPATH": "src",
+        "AZURE_SUBSCRIPTION_ID": "00000000-0000-0000-0000-000000000000",
+        "AZURE_RESOURCE_GROUP": "rg-churn-dev",
+        "AZURE_ML_WORKSPACE": "mlw-churn-dev",
+        "AZURE_ML_ENVIRONMENT": "dev",
+        "AZURE_ML_CPU_CLUSTER": "cpu-cluster",
+        "AZURE_ML_GPU_CLUSTER": "gpu-cluster",
+        "AZURE_ML_DATA_ASSET": "{{ cookiecutter.project_slug }}-training-data@latest",
+    }
     assert job.inputs["collected"].path.endswith("/churn-online/green/model_inputs")
     assert (output / job.code).resolve() == project.resolve()  # relative to the YAML
 

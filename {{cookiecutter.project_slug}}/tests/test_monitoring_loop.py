@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -190,6 +191,97 @@ def test_drift_over_a_window_of_the_inference_log(project: Path) -> None:
     code, output = cli("monitor", "drift", "--since", "30m", "--config", config)
     assert code == DRIFT_EXIT_CODE, output
     assert "DRIFT" in output and "monthly_charges" in output
+
+
+def test_the_scheduled_drift_job_runs_its_own_command_as_azure_ml_runs_it(
+    aml, tmp_path: Path, empty_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The drift job's exact command, with exactly the environment variables its definition
+    sets (plus what Azure ML adds: the tracking URI and the cluster identity's client id), in a
+    code snapshot that `.amlignore` stripped of infra/ and data/. On drift it must find its
+    workspace, authenticate as the cluster identity and submit the training pipeline on the
+    data asset's latest version."""
+    import re
+    import shlex
+    import shutil
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    import azure.ai.ml
+    import azure.identity
+    from azure_fixtures import FakeMLClient, azure_project
+    from conftest import PROJECT_DIR
+
+    from {{ cookiecutter.package_name }}.azure.workspace import WorkspaceCoordinates
+    from {{ cookiecutter.package_name }}.config import PACKAGE_NAME, PROJECT_SLUG
+    from {{ cookiecutter.package_name }}.monitoring import azure_monitor
+    from {{ cookiecutter.package_name }}.monitoring.inference_log import TIMESTAMP
+
+    project = azure_project(tmp_path / "project", empty_store)
+    config_path = project / "config" / "pipeline.yaml"
+    config = yaml.safe_load(config_path.read_text())
+    config["monitoring"]["azure"].update(endpoint_name="churn-online", deployment_name="green")
+    write_config(project, config)
+    code, output = cli("run", "--config", str(config_path))
+    assert code == 0, output
+    settings = load_settings(config_path)
+    coordinates = WorkspaceCoordinates("sub-1", "rg-dev", "mlw-dev", "cpu-dev", "gpu-dev", "dev")
+    job = azure_monitor.drift_command(settings, coordinates)
+
+    # Azure ML's layout: the code snapshot (what .amlignore keeps) and the mounted input.
+    ignored = [
+        line.strip().rstrip("/")
+        for line in (PROJECT_DIR / ".amlignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    snapshot = tmp_path / "code"
+    shutil.copytree(project, snapshot, ignore=shutil.ignore_patterns(*ignored))
+    shutil.copytree(PROJECT_DIR / "src", snapshot / "src", ignore=shutil.ignore_patterns(*ignored))
+    assert not (snapshot / "infra").exists() and not (snapshot / "data").exists()
+    collected = tmp_path / "mnt" / "inputs" / "collected"
+    collected.mkdir(parents=True)
+    frame = pd.read_csv(shifted_sample(project))
+    frame[TIMESTAMP] = datetime.now(UTC).isoformat()
+    frame.to_parquet(collected / "part-0.parquet", index=False)
+    command = re.sub(r"\$\{\{inputs\.collected\}\}", str(collected), job.command)
+    words = shlex.split(command)
+    assert words[:3] == ["python", "-m", PACKAGE_NAME], words
+
+    for name in os.environ.copy():
+        if name.startswith(("AZURE_", "DEFAULT_IDENTITY")):
+            monkeypatch.delenv(name)
+    for name, value in job.environment_variables.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)  # set by Azure ML
+    monkeypatch.setenv("DEFAULT_IDENTITY_CLIENT_ID", "cluster-identity-client-id")
+    credentials, clients = [], []
+
+    class Identity:
+        def __init__(self, **kwargs) -> None:
+            credentials.append(kwargs)
+
+    asset = f"{PROJECT_SLUG}-training-data"
+    workspace = FakeMLClient(["Running"])
+    for version in ("0a0a0a0a0a0a0a0a", "9f9f9f9f9f9f9f9f"):  # registered earlier; newest last
+        workspace.data.stored[(asset, version)] = SimpleNamespace(name=asset, version=version)
+
+    def ml_client(credential, **coordinates):
+        clients.append((credential, coordinates))
+        return workspace
+
+    monkeypatch.setattr(azure.identity, "ManagedIdentityCredential", Identity)
+    monkeypatch.setattr(azure.ai.ml, "MLClient", ml_client)
+    monkeypatch.chdir(snapshot)
+    result = CliRunner().invoke(app, words[3:])
+    assert "--no-fail-on-drift" in words  # drift is reported, not a failed job
+    assert result.exit_code == 0 and "DRIFT" in result.output, result.output
+    assert credentials == [{"client_id": "cluster-identity-client-id"}]
+    assert [where for _, where in clients] == [
+        {"subscription_id": "sub-1", "resource_group_name": "rg-dev", "workspace_name": "mlw-dev"}
+    ]
+    submitted, _ = workspace.jobs.submitted[0]
+    assert submitted.inputs["training_data"].path == f"azureml:{asset}:9f9f9f9f9f9f9f9f"
+    assert workspace.data.created == []  # nothing uploaded from a laptop's data/
 
 
 def test_drift_reads_the_verified_serving_model_and_can_report_without_failing(

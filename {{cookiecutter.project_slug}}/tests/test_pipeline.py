@@ -270,7 +270,14 @@ def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
         assert code == 0, f"{command}: {output}"
     assert (tmp_path / "evaluated" / "plots" / "roc_curve.png").is_file()
     assert "now serving models:/" in output
-    assert str(champion(settings_for(project)).version) == "1"
+    version = champion(settings_for(project))
+    assert str(version.version) == "1"
+    # Each step ran in its own run, as on Azure ML: the version links the run whose artifacts
+    # it was registered from (register's), and names the training run in a tag.
+    run = MlflowClient().get_run(version.run_id)
+    assert version.source.startswith(run.info.artifact_uri)
+    assert version.tags["lineage.register_run_id"] == version.run_id
+    assert version.tags["lineage.train_run_id"] != version.run_id
 
 
 def test_azure_backend_submits_and_names_what_is_missing(

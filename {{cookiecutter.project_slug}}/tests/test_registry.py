@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import mlflow
 import pytest
 from conftest import copy_store
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND, INTERNAL_ERROR
+from mlflow.protos.databricks_pb2 import (
+    ENDPOINT_NOT_FOUND,
+    INTERNAL_ERROR,
+    INVALID_PARAMETER_VALUE,
+    PERMISSION_DENIED,
+)
 
 from {{ cookiecutter.package_name }}.lineage import git_commit, model_digest
 from {{ cookiecutter.package_name }}.registry import (
     CHAMPION_ALIAS,
+    DIGEST_TAG,
     PRODUCTION_TAG,
     RegistryError,
+    aliases_enabled,
+    configure_aliases,
     get_champion_version,
     list_versions,
     promote,
@@ -112,11 +122,57 @@ def test_a_driver_error_names_the_store_and_call(
 def test_a_store_without_aliases_uses_the_production_tag(
     client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The probe finds the alias routes answering 403 (as Azure ML has been reported to) while
+    the registry works: aliases are off, and the production tag alone marks the champion."""
     first = new_version(client, tmp_path)
-    break_method(monkeypatch, client, "set_registered_model_alias", error_code=ENDPOINT_NOT_FOUND)
-    break_method(monkeypatch, client, "get_model_version_by_alias", error_code=ENDPOINT_NOT_FOUND)
+    break_method(monkeypatch, client, "set_registered_model_alias", error_code=PERMISSION_DENIED)
+    break_method(monkeypatch, client, "get_model_version_by_alias", error_code=PERMISSION_DENIED)
+    assert not aliases_enabled(client)
     promote(client, "m", first, previous=None)
     assert str(get_champion_version(client, "m").version) == first
+    second = new_version(client, tmp_path)
+    promote(client, "m", second, previous=get_champion_version(client, "m"))
+    assert str(get_champion_version(client, "m").version) == second
+    assert PRODUCTION_TAG not in client.get_model_version("m", first).tags
+
+
+@pytest.mark.parametrize("code", [PERMISSION_DENIED, ENDPOINT_NOT_FOUND, INTERNAL_ERROR])
+def test_with_aliases_on_an_alias_error_is_an_error_never_no_champion(
+    client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    configure_aliases(client.tracking_uri, "on")
+    first = new_version(client, tmp_path)
+    promote(client, "m", first, previous=None)
+    break_method(monkeypatch, client, "set_registered_model_alias", error_code=code)
+    with pytest.raises(RegistryError, match="set_registered_model_alias"):
+        promote(client, "m", new_version(client, tmp_path), get_champion_version(client, "m"))
+    break_method(monkeypatch, client, "get_model_version_by_alias", error_code=code)
+    with pytest.raises(RegistryError, match="get_model_version_by_alias"):
+        get_champion_version(client, "m")
+
+
+def test_the_probe_refuses_to_guess_on_an_outage(
+    client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_method(monkeypatch, client, "get_model_version_by_alias", error_code=INTERNAL_ERROR)
+    with pytest.raises(RegistryError, match=r"set tracking\.aliases to on or off"):
+        aliases_enabled(client)
+    break_method(monkeypatch, client, "search_registered_models", error_code=PERMISSION_DENIED)
+    with pytest.raises(RegistryError, match="search_registered_models"):
+        aliases_enabled(client)  # a registry that fails everywhere is failing, not alias-less
+
+
+def test_alias_modes_configured_and_probed(client: MlflowClient, tmp_path: Path) -> None:
+    assert aliases_enabled(client)  # a SQLite store has aliases: the probe finds them
+    configure_aliases(client.tracking_uri, "off")
+    version = new_version(client, tmp_path)
+    promote(client, "m", version, previous=None)
+    assert str(get_champion_version(client, "m").version) == version
+    assert client.get_registered_model("m").aliases == {}  # off: no alias call at all
+    azure = SimpleNamespace(tracking_uri="azureml://westeurope.api.azureml.ms/mlflow/v1.0/x")
+    assert not aliases_enabled(azure)  # auto: off for Azure ML, without a call (it has none)
+    with pytest.raises(Exception, match=r"tracking\.aliases 'maybe'"):
+        configure_aliases(client.tracking_uri, "maybe")
 
 
 @pytest.mark.parametrize(
@@ -174,3 +230,84 @@ def test_model_digest_follows_content_not_location(tmp_path: Path) -> None:
     assert model_digest(first) == model_digest(copy)
     (copy / "sub" / "weights.bin").write_bytes(b"\x00\x02")
     assert model_digest(first) != model_digest(copy)
+
+
+def test_the_deployment_record_fits_azure_tags_and_round_trips(client: MlflowClient) -> None:
+    """The longest record (a 32-character endpoint name, a five-digit version) stays within
+    256 characters per tag, and a new record leaves no details of the one it replaced."""
+    from {{ cookiecutter.package_name }}.config import load_settings
+    from {{ cookiecutter.package_name }}.deployments import (
+        DeploymentRecord,
+        read_deployment,
+        record_deployment,
+        record_tags,
+    )
+
+    settings = load_settings(
+        None, {"tracking.uri": client.tracking_uri, "tracking.model_name": "m"}
+    )
+    client.create_registered_model("m")
+    longest = DeploymentRecord(
+        "m",
+        "prod",
+        "12345",
+        "a" * 64,
+        target="azure",
+        run_id="b" * 32,
+        details={"endpoint": "e" * 32, "deployment": "green"},
+    )
+    assert all(len(value) <= 256 for value in record_tags(longest).values())
+    record_deployment(settings, longest, client)
+    assert read_deployment(settings, "prod", client) == longest
+    local = replace(longest, version="7", details={})
+    record_deployment(settings, local, client)
+    assert read_deployment(settings, "prod", client) == local
+
+
+def new_run(client: MlflowClient, tmp_path: Path):
+    experiment = client.get_experiment_by_name("e") or client.get_experiment(
+        client.create_experiment("e", artifact_location=(tmp_path / "artifacts").as_uri())
+    )
+    return client.create_run(experiment.experiment_id)
+
+
+def test_registration_creates_the_version_then_tags_it(
+    client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like Azure ML has: a store that refuses tags at creation. The version is created bare,
+    then tagged (values cut to 256 characters), and links the run its files belong to."""
+    create = client.create_model_version
+
+    def refuses_tags_at_creation(name, source, run_id=None, tags=None, **kwargs):
+        if tags:
+            raise MlflowException("tags at creation", error_code=INVALID_PARAMETER_VALUE)
+        return create(name, source, run_id=run_id, **kwargs)
+
+    monkeypatch.setattr(client, "create_model_version", refuses_tags_at_creation)
+    run = new_run(client, tmp_path)
+    source = f"{run.info.artifact_uri}/model"
+    tags = {"metric.f1": "0.9", "decision.final": "x" * 1000, DIGEST_TAG: "d" * 64}
+    version = register_version(client, "m", source, run.info.run_id, tags)
+    assert version.run_id == run.info.run_id and version.source == source
+    assert version.tags[DIGEST_TAG] == "d" * 64 and version.tags["metric.f1"] == "0.9"
+    assert len(version.tags["decision.final"]) == 256
+
+
+def test_a_version_whose_tagging_fails_has_no_digest(
+    client: MlflowClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_tag = client.set_model_version_tag
+    calls = {"count": 0}
+
+    def fails_on_the_second(*args):
+        calls["count"] += 1
+        if calls["count"] == 2:
+            raise MlflowException("store unavailable", error_code=INTERNAL_ERROR)
+        return set_tag(*args)
+
+    monkeypatch.setattr(client, "set_model_version_tag", fails_on_the_second)
+    run = new_run(client, tmp_path)
+    tags = {"a": "1", "b": "2", DIGEST_TAG: "d"}
+    with pytest.raises(RegistryError, match="can never be deployed"):
+        register_version(client, "m", f"{run.info.artifact_uri}/model", run.info.run_id, tags)
+    assert DIGEST_TAG not in client.get_model_version("m", "1").tags

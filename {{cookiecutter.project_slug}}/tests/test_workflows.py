@@ -46,6 +46,7 @@ AZURE_FLAGS = {
         "--summary",
     },
     "export-model": {"--environment", "--version", "--digest", "--output"},
+    "mark-champion": {"--environment", "--version", "--digest"},
     "rollback": {"--environment"},
     "schedule": {"--environment", "--disable"},
 }

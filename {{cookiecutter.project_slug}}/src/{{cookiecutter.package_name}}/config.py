@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
 )
@@ -25,6 +26,11 @@ from . import families
 from .errors import PipelineError
 
 PACKAGE_NAME = __name__.split(".")[0]
+# The one naming rule: every Azure name this project creates (environments, data assets,
+# schedules, monitors, endpoints, the infrastructure) starts with the project slug; the package
+# name is the Python import name only (`python -m`, component names), and the model's name is
+# `tracking.model_name`. A bake whose package name is not the slug with underscores keeps both.
+PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
 CONFIG_RELATIVE_PATH = Path("config") / "pipeline.yaml"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
@@ -131,6 +137,8 @@ class TrackingSettings(_Section):
     artifact_location: Path = Path(".mlflow/artifacts")
     experiment_name: str = PACKAGE_NAME
     model_name: str = PACKAGE_NAME
+    # Model aliases: auto = off for azureml:// stores, else what one probe of the store finds.
+    aliases: Literal["auto", "on", "off"] = "auto"
 
 
 class ScheduleSettings(_Section):
@@ -363,6 +371,10 @@ class Settings(_Section):
     azure: AzureSettings = Field(default_factory=AzureSettings)
     deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    # Where these settings came from: the file and the overrides given on top of it (CLI
+    # options), so that a submitted Azure ML job can run with exactly these settings.
+    _config_path: Path | None = PrivateAttr(default=None)
+    _overrides: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("azure", mode="before")
     @classmethod
@@ -394,6 +406,15 @@ class Settings(_Section):
     @property
     def model_name(self) -> str:
         return self.tracking.model_name
+
+    def effective_config(self, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The config file's tree with every override written in (keys in `skip` left out):
+        loading it gives these settings, wherever it is read from."""
+        tree = _read_yaml(self._config_path) if self._config_path else {}
+        for key, value in self._overrides.items():
+            if key not in skip:
+                _set_dotted(tree, key, value)
+        return tree
 
     def fingerprint(self) -> str:
         """Hash of every setting that shapes the model (not where things are stored)."""
@@ -459,11 +480,11 @@ def load_settings(
     tree.setdefault("project_dir", str(project_dir))
     if os.environ.get(TRACKING_URI_ENV):
         _set_dotted(tree, "tracking.uri", os.environ[TRACKING_URI_ENV])
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            _set_dotted(tree, key, value)
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    for key, value in given.items():
+        _set_dotted(tree, key, _plain(value))
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in issue['loc'])}: {issue['msg']}"
@@ -471,3 +492,11 @@ def load_settings(
         )
         source = config_path or "defaults"
         raise ConfigError(f"Invalid settings ({source}): {problems}") from None
+    settings._config_path = config_path
+    settings._overrides = {key: _plain(value) for key, value in given.items()}
+    return settings
+
+
+def _plain(value: Any) -> Any:
+    """An override as YAML can hold it (a CLI path option is a Path)."""
+    return str(value) if isinstance(value, Path) else value

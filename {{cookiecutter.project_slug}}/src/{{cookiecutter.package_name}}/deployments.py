@@ -1,8 +1,11 @@
 """What each environment serves: one deployment record per model and environment.
 
 The record lives in the model registry itself, as the registered model's tag
-`deployment.<environment>` (JSON), so it is in the same store as the champion it must agree
-with, works on any MLflow store (SQLite, a tracking server, Azure ML) and is written in one call.
+`deployment.<environment>` (compact JSON), so it is in the same store as the champion it must
+agree with, works on any MLflow store (SQLite, a tracking server, Azure ML) and is committed in
+one call. Every tag value stays within Azure's 256 characters (`limits.py`): the model name and
+environment are implied by where the tag is, and the rollout's details (endpoint, deployment)
+go first into their own tag, `deployment.<environment>.details`.
 `deploy` writes it after a successful rollout and before it moves the champion; `serve` and
 the Azure rollout read it. It names the exact version and the model files' sha256, so what
 starts can be verified to be what was deployed.
@@ -22,9 +25,11 @@ from mlflow import MlflowClient
 
 from .config import Settings
 from .errors import PipelineError
-from .registry import RegistryError, call, is_missing
+from .limits import check_resource_tags
+from .registry import RegistryError, call, configure_aliases, is_missing
 
 TAG_PREFIX = "deployment."
+DETAILS_SUFFIX = ".details"
 LOCAL_ENVIRONMENT = "local"
 
 
@@ -38,7 +43,9 @@ class DeploymentRecord:
     digest: str  # sha256 of the model folder (lineage.model_digest)
     target: str = "local"  # backend that performed the rollout: local | azure
     run_id: str | None = None  # the run whose deploy step wrote this record
-    deployed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    deployed_at: str = field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
+    )
     details: dict[str, str] = field(default_factory=dict)  # e.g. endpoint and deployment names
 
     @property
@@ -47,6 +54,7 @@ class DeploymentRecord:
 
 
 def client_for(settings: Settings) -> MlflowClient:
+    configure_aliases(settings.tracking_uri, settings.tracking.aliases)
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
@@ -68,7 +76,13 @@ def read_deployment(
     if not raw:
         return None
     try:
-        return DeploymentRecord(**json.loads(raw))
+        values = json.loads(raw)
+        values.setdefault("model_name", settings.model_name)
+        values.setdefault("environment", environment)
+        details = model.tags.get(TAG_PREFIX + environment + DETAILS_SUFFIX)
+        if details and "details" not in values:  # (records before 256-char tags held them)
+            values["details"] = json.loads(details)
+        return DeploymentRecord(**values)
     except (ValueError, TypeError) as error:
         raise PipelineError(
             f"the deployment record of '{environment}' (tag {TAG_PREFIX}{environment} on model "
@@ -81,14 +95,31 @@ def record_deployment(
 ) -> None:
     """Record a successful rollout: from now on `record.environment` serves `record.version`."""
     client = client or client_for(settings)
-    call(
-        client,
-        "set_registered_model_tag",
-        client.set_registered_model_tag,
-        record.model_name,
-        TAG_PREFIX + record.environment,
-        json.dumps(asdict(record), sort_keys=True),
-    )
+    tags = record_tags(record)
+    check_resource_tags(tags, resource=f"the deployment record of model {record.model_name}")
+    for key, value in tags.items():  # the details first: the record itself is the commit
+        call(
+            client,
+            "set_registered_model_tag",
+            client.set_registered_model_tag,
+            record.model_name,
+            key,
+            value,
+        )
+
+
+def record_tags(record: DeploymentRecord) -> dict[str, str]:
+    """The record as registered-model tags: its details (always written, so none are left from
+    an earlier record), then the record itself."""
+    key = TAG_PREFIX + record.environment
+    values = asdict(record)
+    del values["model_name"], values["environment"]  # implied by the model and the tag name
+    details = values.pop("details")
+    return {key + DETAILS_SUFFIX: _compact(details), key: _compact(values)}
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def restore_deployment(

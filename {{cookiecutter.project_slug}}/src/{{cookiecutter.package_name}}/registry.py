@@ -3,7 +3,13 @@
 The same calls work on a local SQLite store and on the Azure ML tracking server, which lacks
 `log_model` and may lack aliases: models are registered from run artifacts with
 `create_model_version`, and the champion is marked twice, by the alias `champion` (where
-supported) and by the version tag `production=true` (everywhere).
+aliases are on) and by the version tag `production=true` (everywhere).
+
+Whether aliases are on is configured (`tracking.aliases: auto | on | off`), never inferred from
+the error of a registry call: `auto` means off for `azureml://` stores and otherwise whatever
+one dedicated probe finds (`probe_aliases`), once per store and process. With aliases off the
+champion is the newest version carrying the production tag, moved under the same lock by the
+same transition. Any error of the gate's own calls stays an error.
 
 Every registry call goes through `call()`, so a store failure (auth, 5xx, timeout, a locked
 SQLite file) is a `RegistryError` naming the store and the call. Only "this model or alias does
@@ -21,13 +27,24 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from .errors import PipelineError
+from .limits import fit_tag_value
 
 CHAMPION_ALIAS = "champion"
 PRODUCTION_TAG = "production"
 DIGEST_TAG = "model.sha256"
-# Stores without model aliases (Azure ML's tracking server) answer alias calls like this; the
-# production tag alone marks the champion there.
-_NO_ALIAS_SUPPORT = {"ENDPOINT_NOT_FOUND", "NOT_IMPLEMENTED", "FEATURE_DISABLED"}
+ALIAS_MODES = ("auto", "on", "off")
+# A model name no project uses: the probe asks for its alias, which cannot exist.
+PROBE_MODEL = "__alias-probe__"
+# What an alias route of a store without aliases answers the probe while the registry's own
+# routes work: 403 (Azure ML has been reported to), 404 or 501 from a server without the route.
+_PROBE_UNSUPPORTED = {
+    "PERMISSION_DENIED",
+    "ENDPOINT_NOT_FOUND",
+    "NOT_IMPLEMENTED",
+    "FEATURE_DISABLED",
+}
+_alias_modes: dict[str, str] = {}  # store URI -> configured mode
+_probed: dict[str, bool] = {}  # store URI -> what the probe found
 
 T = TypeVar("T")
 
@@ -72,17 +89,62 @@ def _missing(error: RegistryError) -> bool:
     return isinstance(cause, MlflowException) and is_missing(cause)
 
 
-def _alias_unsupported(error: RegistryError) -> bool:
-    cause = error.__cause__
-    return isinstance(cause, MlflowException) and cause.error_code in _NO_ALIAS_SUPPORT
+def configure_aliases(uri: str, mode: str) -> None:
+    """Use aliases on the store at `uri`: "on", "off", or "auto" (see the module docstring)."""
+    if mode not in ALIAS_MODES:
+        raise PipelineError(f"tracking.aliases '{mode}' must be one of {', '.join(ALIAS_MODES)}")
+    _alias_modes[uri] = mode
+    _probed.pop(uri, None)
+
+
+def aliases_enabled(client: MlflowClient) -> bool:
+    uri = store_uri(client)
+    mode = _alias_modes.get(uri, "auto")
+    if mode != "auto":
+        return mode == "on"
+    if uri.startswith("azureml:"):
+        return False
+    if uri not in _probed:
+        _probed[uri] = probe_aliases(client)
+    return _probed[uri]
+
+
+def probe_aliases(client: MlflowClient) -> bool:
+    """Does this store implement model aliases? First a plain registry read must succeed (else
+    the store is failing, not lacking a feature: RegistryError); then the alias of a model that
+    cannot exist is asked for: "does not exist" means supported; a 403, 404 or 501 from the
+    alias route means unsupported; anything else cannot be told apart from an outage and is an
+    error that says to set `tracking.aliases` explicitly."""
+    call(client, "search_registered_models", lambda: client.search_registered_models(max_results=1))
+    try:
+        call(
+            client,
+            "get_model_version_by_alias",
+            client.get_model_version_by_alias,
+            PROBE_MODEL,
+            CHAMPION_ALIAS,
+        )
+    except RegistryError as error:
+        if _missing(error):
+            return True
+        cause = error.__cause__
+        if isinstance(cause, MlflowException) and cause.error_code in _PROBE_UNSUPPORTED:
+            return False
+        raise RegistryError(
+            f"{error}; the alias probe cannot tell whether {store_uri(client)} supports aliases: "
+            "set tracking.aliases to on or off"
+        ) from cause
+    return True  # a store that answers for a model that cannot exist has the route
 
 
 def get_champion_version(client: MlflowClient, model_name: str) -> ModelVersion | None:
-    """The version currently promoted: the alias is authoritative; the production tag is the
-    fallback for stores without aliases. None only when the store says nothing exists."""
-    champion = _champion_alias_call(client, "get_model_version_by_alias", model_name)
-    if champion is not None:
-        return champion
+    """The version currently promoted: the alias where aliases are on, else (or when the alias
+    is not set) the newest version with the production tag. None only when the store says
+    nothing exists."""
+    if aliases_enabled(client):
+        champion = _champion_alias_call(client, "get_model_version_by_alias", model_name)
+        if champion is not None:
+            return champion
     tagged = [v for v in list_versions(client, model_name) if v.tags.get(PRODUCTION_TAG) == "true"]
     return max(tagged, key=lambda v: int(v.version), default=None)
 
@@ -115,8 +177,12 @@ def register_version(
     run_id: str,
     tags: dict[str, str],
 ) -> ModelVersion:
-    """Register the model stored at `source_uri` as a new version linked to `run_id` (the
-    training run)."""
+    """Register the model stored at `source_uri` (an artifact of run `run_id`, the same run)
+    as a new version, then tag it one tag at a time, in the order given.
+
+    Tags are never passed to `create_model_version` (Azure ML has refused tags at creation).
+    Put the digest last: a version whose tagging failed half-way has no digest, and `deploy`
+    refuses a version without one."""
     try:
         call(client, "create_registered_model", client.create_registered_model, model_name)
     except RegistryError as error:
@@ -125,16 +191,23 @@ def register_version(
             isinstance(cause, MlflowException) and cause.error_code == "RESOURCE_ALREADY_EXISTS"
         ):
             raise
-    return call(
+    version = call(
         client,
         "create_model_version",
-        lambda: client.create_model_version(
-            model_name, source=source_uri, run_id=run_id, tags=tags
-        ),
+        lambda: client.create_model_version(model_name, source=source_uri, run_id=run_id),
     )
+    try:
+        tag_version(client, model_name, str(version.version), tags)
+    except RegistryError as error:
+        raise RegistryError(
+            f"{model_name} v{version.version} was created but tagging it failed, so it has no "
+            f"digest and can never be deployed: {error}"
+        ) from error
+    return get_version(client, model_name, str(version.version))
 
 
 def tag_version(client: MlflowClient, model_name: str, version: str, tags: dict[str, str]) -> None:
+    """One call per tag; values longer than Azure's 256 characters are cut with a marker."""
     for key, value in tags.items():
         call(
             client,
@@ -143,38 +216,37 @@ def tag_version(client: MlflowClient, model_name: str, version: str, tags: dict[
             model_name,
             version,
             key,
-            value,
+            fit_tag_value(str(value)),
         )
 
 
 def _set_alias(client: MlflowClient, model_name: str, version: str) -> None:
-    try:
-        call(
-            client,
-            "set_registered_model_alias",
-            client.set_registered_model_alias,
-            model_name,
-            CHAMPION_ALIAS,
-            version,
-        )
-    except RegistryError as error:
-        if not _alias_unsupported(error):
-            raise
+    if not aliases_enabled(client):
+        return
+    call(
+        client,
+        "set_registered_model_alias",
+        client.set_registered_model_alias,
+        model_name,
+        CHAMPION_ALIAS,
+        version,
+    )
 
 
 def _champion_alias_call(client: MlflowClient, method: str, model_name: str) -> Any:
-    """`client.<method>(model_name, CHAMPION_ALIAS)`; None when the alias, or aliases at all,
-    do not exist in this store. Any other registry error propagates."""
+    """`client.<method>(model_name, CHAMPION_ALIAS)`; None when the model or the alias does
+    not exist. Any other registry error propagates."""
     try:
         return call(client, method, getattr(client, method), model_name, CHAMPION_ALIAS)
     except RegistryError as error:
-        if not (_missing(error) or _alias_unsupported(error)):
+        if not _missing(error):
             raise
         return None
 
 
 def _delete_alias(client: MlflowClient, model_name: str) -> None:
-    _champion_alias_call(client, "delete_registered_model_alias", model_name)
+    if aliases_enabled(client):
+        _champion_alias_call(client, "delete_registered_model_alias", model_name)
 
 
 def _set_production(client: MlflowClient, model_name: str, version: str) -> None:

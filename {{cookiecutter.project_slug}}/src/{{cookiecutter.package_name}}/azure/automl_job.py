@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from .. import families
-from ..config import PACKAGE_NAME, Settings
+from ..config import PROJECT_SLUG, Settings
 from .pipeline_job import experiment_name
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def build_mltable_asset(settings: Settings, folder: Path, version: str) -> Data:
     from azure.ai.ml.entities import Data
 
     return Data(
-        name=f"{PACKAGE_NAME.replace('_', '-')}-training-table",
+        name=f"{PROJECT_SLUG}-training-table",
         version=version,
         path=str(write_mltable(settings.data_path, folder)),
         type=AssetTypes.MLTABLE,

@@ -2,8 +2,10 @@
 
 `python -m <package> prepare|train|evaluate|register` instantiates the configured pipeline
 class, so the code that runs on Azure ML is the code that runs locally. The code snapshot is
-the project folder (`.amlignore` keeps it small), so `config/pipeline.yaml` travels with it,
-and `PYTHONPATH=src` makes the package importable without installing it.
+the project folder (`.amlignore` keeps it small), so the config travels with it: each step
+reads `config/submitted.yaml`, the settings the job was submitted with (the config file plus
+every command-line override, e.g. `run --backend azure --primary-metric f1`), and
+`PYTHONPATH=src` makes the package importable without installing it.
 
 This module is the only place that knows Azure ML's mount layout: inputs and outputs are
 folders, and each step's files keep the names the step commands write.
@@ -22,7 +24,9 @@ if TYPE_CHECKING:
 
 # Azure ML placeholders, written without a literal double brace (this file is a Jinja template).
 _OPEN, _CLOSE = "${" + "{", "}" + "}"
-CONFIG = "config/pipeline.yaml"
+# The settings the job was submitted with: config/pipeline.yaml plus the command line's
+# overrides (`pipeline_job.write_submitted_config`), inside the code snapshot.
+CONFIG = "config/submitted.yaml"
 RUN = f"PYTHONPATH=src python -m {PACKAGE_NAME}"
 
 

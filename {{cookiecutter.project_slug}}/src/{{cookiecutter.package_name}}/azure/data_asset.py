@@ -7,9 +7,9 @@ a model's lineage tag `lineage.data_sha256` names the asset version it was train
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..config import PACKAGE_NAME, Settings
+from ..config import PACKAGE_NAME, PROJECT_SLUG, Settings
 from ..errors import PipelineError
 from ..lineage import file_sha256
 
@@ -19,22 +19,39 @@ if TYPE_CHECKING:
 VERSION_LENGTH = 16
 
 
+DATA_ASSET_ENV = "AZURE_ML_DATA_ASSET"  # "name:version" or "name@latest"; wins over the config
+LATEST = "@latest"
+
+
 @dataclass(frozen=True)
 class DataAssetSpec:
     name: str
-    version: str
+    version: str  # "latest" until `resolve_latest` names the version
     local_path: str | None  # None: the asset already lives in the workspace
     sha256: str | None
 
     @property
+    def latest(self) -> bool:
+        return self.local_path is None and self.version == LATEST[1:]
+
+    @property
     def reference(self) -> str:
+        if self.latest:
+            return f"azureml:{self.name}{LATEST}"
         return f"azureml:{self.name}:{self.version}"
 
 
 def data_asset_spec(settings: Settings) -> DataAssetSpec:
-    """`azure.data_asset` when configured, else `data.path` named after the model."""
-    if settings.azure.data_asset:
-        name, version = settings.azure.data_asset.split(":")
+    """`AZURE_ML_DATA_ASSET`, else `azure.data_asset` when configured ("name:version", or
+    "name@latest": the scheduled retraining job trains on the newest registered data, not on
+    a data/ folder its snapshot does not have), else `data.path` named after the project."""
+    import os
+
+    configured = os.environ.get(DATA_ASSET_ENV) or settings.azure.data_asset
+    if configured and configured.endswith(LATEST):
+        return DataAssetSpec(configured.removesuffix(LATEST), LATEST[1:], None, None)
+    if configured:
+        name, version = configured.split(":")
         return DataAssetSpec(name, version, None, None)
     path = settings.data_path
     if not path.is_file():
@@ -43,8 +60,22 @@ def data_asset_spec(settings: Settings) -> DataAssetSpec:
             "'name:version' of a data asset already in the workspace"
         )
     digest = file_sha256(path)
-    name = f"{PACKAGE_NAME.replace('_', '-')}-training-data"
+    name = f"{PROJECT_SLUG}-training-data"
     return DataAssetSpec(name, digest[:VERSION_LENGTH], str(path), digest)
+
+
+def latest_data_asset() -> str:
+    """What the scheduled retraining job trains on: this project's training data asset, at
+    whatever version is newest when it runs."""
+    return f"{PROJECT_SLUG}-training-data{LATEST}"
+
+
+def resolve_latest(client: Any, spec: DataAssetSpec) -> DataAssetSpec:
+    """The exact version `latest` means now (the job then names it, never `latest`)."""
+    if not spec.latest:
+        return spec
+    asset = client.data.get(spec.name, label="latest")
+    return DataAssetSpec(spec.name, str(asset.version), None, None)
 
 
 def build_data_asset(spec: DataAssetSpec) -> Data:

@@ -49,12 +49,10 @@ def workspace_client(settings: Settings, environment: str | None) -> Any:
 
 def local_champion(settings: Settings) -> tuple[str, str]:
     """The local registry's champion (version, digest): what a dry run shows by default."""
-    from mlflow import MlflowClient
-
+    from ..deployments import client_for
     from ..registry import get_champion_version
 
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    champion = get_champion_version(client, settings.model_name)
+    champion = get_champion_version(client_for(settings), settings.model_name)
     if champion is None:
         raise PipelineError(
             f"no champion of model '{settings.model_name}' in {settings.tracking_uri}: "

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PipelineError
+from ..limits import check_resource_tags, fit_tags
 from . import endpoints
 from .rollout import RolloutState
 
@@ -107,7 +108,9 @@ def check_health(sample: HealthSample, *, max_error_rate: float, max_p95_ms: flo
 
 
 def journal_tags(state: RolloutState) -> dict[str, str]:
-    return {f"{JOURNAL_PREFIX}{key}": value for key, value in state.to_record().items()}
+    """The journal as endpoint tags, each value within ARM's 256 characters: a long error is
+    cut with a marker (the summary file and the logs keep the full text)."""
+    return fit_tags({f"{JOURNAL_PREFIX}{key}": value for key, value in state.to_record().items()})
 
 
 def journal_from_tags(tags: Mapping[str, str]) -> RolloutState | None:
@@ -181,6 +184,7 @@ class AzureEndpointOperations:
     def _update_endpoint(self, change: Callable[[Any], None]) -> None:
         endpoint = self._endpoint()
         change(endpoint)
+        check_resource_tags(endpoint.tags or {}, resource=f"endpoint {self.endpoint_name}")
         self.client.online_endpoints.begin_create_or_update(endpoint).result()
 
     def save_state(self, state: RolloutState) -> None:
@@ -318,7 +322,7 @@ class AzureEndpointOperations:
     def record_deployment(self, state: RolloutState) -> None:
         """Record first (endpoint tags), and only then mark the version as serving."""
         self._update_endpoint(
-            lambda endpoint: endpoint.tags.update(record_tags(state, endpoint.tags or {}))
+            lambda endpoint: endpoint.tags.update(fit_tags(record_tags(state, endpoint.tags or {})))
         )
         self.mark_serving(state)
 

@@ -36,13 +36,12 @@ from azure.ai.ml.entities import (
     ResourceConfiguration,
 )
 
-from ..config import DeploymentSettings, Settings
+from ..config import PROJECT_SLUG, DeploymentSettings, Settings
 from ..config import ProbeSettings as ProbeConfig
 from ..errors import PipelineError
 from .environments import environment_specs
 from .workspace import unique_suffix
 
-PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
 RESOURCE_PREFIX = "{{ cookiecutter.resource_prefix }}"
 
 # Azure: 3-32 characters, a letter first, then letters, digits and hyphens; unique per region.

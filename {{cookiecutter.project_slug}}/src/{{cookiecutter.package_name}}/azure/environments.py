@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..config import PACKAGE_NAME, Settings
+from ..config import PACKAGE_NAME, PROJECT_SLUG, Settings
 from ..errors import PipelineError
 
 if TYPE_CHECKING:
@@ -111,7 +111,7 @@ def environment_specs(settings: Settings) -> dict[str, EnvironmentSpec]:
             python_version=python_version,
             install=install,
         )
-        name = f"{PACKAGE_NAME.replace('_', '-')}-{kind}"
+        name = f"{PROJECT_SLUG}-{kind}"
         specs[kind] = EnvironmentSpec(name, base_image, requirements, dockerfile)
     return specs
 

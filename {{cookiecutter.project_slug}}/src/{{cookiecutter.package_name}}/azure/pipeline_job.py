@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from .. import families
 from ..config import PACKAGE_NAME, SearchDimension, Settings
 from ..lineage import lineage_tags
-from .components import build_component, step_specs, sweep_trial_spec
+from .components import CONFIG, build_component, step_specs, sweep_trial_spec
 from .data_asset import DataAssetSpec
 from .environments import EnvironmentSpec
 from .workspace import WorkspaceCoordinates
@@ -59,6 +61,7 @@ def build_components(
     """Every component the pipeline uses, keyed by step (`train_trial` for sweeps)."""
     cpu, gpu = environments["cpu"].reference, environments["gpu"].reference
     code = settings.project_dir
+    write_submitted_config(settings)
     specs = step_specs()
     components = {step: build_component(spec, cpu, code) for step, spec in specs.items()}
     sweep = settings.azure.sweep
@@ -69,6 +72,21 @@ def build_components(
     else:
         components["train"] = build_component(specs["train"], train_environment, code)
     return components
+
+
+def write_submitted_config(settings: Settings) -> Path:
+    """`config/submitted.yaml` in the code snapshot: the settings the components run with.
+
+    The overrides that shaped this submission on the laptop (model family, primary metric,
+    ...) would otherwise be lost: the components would read config/pipeline.yaml again. The
+    backend is left out (the components are the steps themselves)."""
+    path = settings.project_dir / CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `azure submit` / `run --backend azure`: what the Azure ML steps read.\n"
+    tree = settings.effective_config(skip=("backend", "project_dir"))
+    tree.pop("project_dir", None)
+    path.write_text(header + yaml.safe_dump(tree, sort_keys=False))
+    return path
 
 
 def search_space(dimensions: dict[str, SearchDimension]) -> dict[str, Any]:

@@ -374,34 +374,60 @@ def run_rollout(
     """Drive `state` to a finished phase (or to a failed record), saving it after each step.
 
     Exceptions from an operation are failures of that step, never crashes of the rollout:
-    the machine decides what happens next (usually the rollback).
+    the machine decides what happens next (usually the rollback). A journal save that is
+    refused before the old deployment is gone is a failure too (an unjournaled step could not
+    be resumed safely); from then on, and during a rollback, it is logged and the rollout goes
+    on: losing the journal must never cost the rollback.
     """
-    ops.save_state(state)
+    ops.save_state(state)  # nothing has happened yet: a refusal here may simply propagate
     log(f"rollout {state.describe()}")
     for _ in range(max_operations):
         operation = next_operation(state)
         if operation is None:
             if state.finished:
                 return state
-            state = advance(state)  # a step with nothing to do (no old deployment to delete)
-            ops.save_state(state)
+            state = _saved(ops, advance(state), log)  # nothing to do (no old deployment)
             continue
         try:
             execute(ops, state, operation)
         except Exception as error:
-            message = f"{type(operation).__name__} failed: {error}"
-            state = advance(state, message)
-            ops.save_state(state)
+            state = _saved(ops, advance(state, f"{type(operation).__name__} failed: {error}"), log)
             log(f"rollout {state.describe()}")
             if state.phase == Phase.RECORD:
                 return state  # resumable: the next deploy retries the record
             continue
-        state = advance(state)
-        ops.save_state(state)
+        state = _saved(ops, advance(state), log)
         log(f"rollout {state.describe()}")
         if state.finished:
             return state
     raise RuntimeError(f"rollout did not finish within {max_operations} operations")
+
+
+# Phases in which the old deployment still serves or exists: a step that cannot be journaled
+# is rolled back rather than taken.
+_JOURNAL_REQUIRED = frozenset(
+    {Phase.CREATE, Phase.SMOKE_TEST, Phase.AUTOSCALE, Phase.MIRROR, Phase.SHIFT, Phase.DELETE_OLD}
+)
+
+
+def _saved(
+    ops: EndpointOperations, state: RolloutState, log: Callable[[str], None]
+) -> RolloutState:
+    """Save `state`; if the save is refused, the state to go on with (see `run_rollout`)."""
+    try:
+        ops.save_state(state)
+        return state
+    except Exception as error:
+        problem = f"saving the rollout journal failed ({type(error).__name__}: {error})"
+        log(f"rollout {state.describe()}: {problem}")
+        if state.phase not in _JOURNAL_REQUIRED:
+            return state
+        failed = advance(state, problem)
+        try:
+            ops.save_state(failed)
+        except Exception as again:  # the rollback goes on without its journal
+            log(f"rollout {failed.describe()}: the journal is still refused ({again})")
+        return failed
 
 
 def deploy(

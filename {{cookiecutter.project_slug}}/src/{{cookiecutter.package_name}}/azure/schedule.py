@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ..config import PACKAGE_NAME, Settings
+from ..config import PACKAGE_NAME, PROJECT_SLUG, Settings
 
 if TYPE_CHECKING:
     from azure.ai.ml.entities import JobSchedule, PipelineJob
 
 
 def schedule_name(environment: str) -> str:
-    return f"{PACKAGE_NAME.replace('_', '-')}-retrain-{environment}"
+    return f"{PROJECT_SLUG}-retrain-{environment}"
 
 
 def build_schedule(settings: Settings, job: PipelineJob, environment: str) -> JobSchedule:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import PipelineError
-from .data_asset import DataAssetSpec, build_data_asset, data_asset_spec
+from .data_asset import DataAssetSpec, build_data_asset, data_asset_spec, resolve_latest
 from .environments import EnvironmentSpec, build_environment, environment_specs
 from .workspace import WorkspaceCoordinates, resolve_workspace
 
@@ -119,11 +119,13 @@ def ensure_data_asset(
     return spec.reference
 
 
-def build_training_job(settings: Settings, coordinates: WorkspaceCoordinates) -> Any:
+def build_training_job(
+    settings: Settings, coordinates: WorkspaceCoordinates, data: DataAssetSpec | None = None
+) -> Any:
     from .pipeline_job import build_pipeline_job
 
     return build_pipeline_job(
-        settings, coordinates, environment_specs(settings), data_asset_spec(settings)
+        settings, coordinates, environment_specs(settings), data or data_asset_spec(settings)
     )
 
 
@@ -191,8 +193,13 @@ def submit_training(
     coordinates = resolve_workspace(settings, environment, require_subscription=False)
     with tempfile.TemporaryDirectory() as scratch:
         ensure_environments(client, coordinates, environment_specs(settings), Path(scratch))
-        ensure_data_asset(client, coordinates, data_asset_spec(settings))
-        job = build_training_job(settings, coordinates)
+        data = azure_call(
+            coordinates,
+            "Resolving the latest training data asset",
+            lambda: resolve_latest(client, data_asset_spec(settings)),
+        )
+        ensure_data_asset(client, coordinates, data)
+        job = build_training_job(settings, coordinates, data)
         submitted = azure_call(
             coordinates,
             f"Submitting pipeline job {job.display_name}",

@@ -1,10 +1,12 @@
 """Which workspace, resource group and clusters to use, and an authenticated `MLClient`.
 
 Precedence: the config `azure:` section < environment variables (`AZURE_SUBSCRIPTION_ID`,
-`AZURE_RESOURCE_GROUP`, `AZURE_ML_WORKSPACE`, set per environment by CI); `--environment` on
-the command line picks the environment. A name nobody configured is derived the way the
-infrastructure names it (`infra/mlops_infra/naming.py`, read from the project checkout, never
-duplicated here), so a project deployed with its own `infra/` needs only the subscription id.
+`AZURE_RESOURCE_GROUP`, `AZURE_ML_WORKSPACE`, set per environment by CI; `AZURE_ML_ENVIRONMENT`,
+`AZURE_ML_CPU_CLUSTER`, `AZURE_ML_GPU_CLUSTER`, which the scheduled drift job's definition sets,
+since its code snapshot has no `infra/`); `--environment` on the command line picks the
+environment. A name nobody configured is derived the way the infrastructure names it
+(`infra/mlops_infra/naming.py`, read from the project checkout, never duplicated here), so a
+project deployed with its own `infra/` needs only the subscription id.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 SUBSCRIPTION_ENV = "AZURE_SUBSCRIPTION_ID"
 RESOURCE_GROUP_ENV = "AZURE_RESOURCE_GROUP"
 WORKSPACE_ENV = "AZURE_ML_WORKSPACE"
+ENVIRONMENT_ENV = "AZURE_ML_ENVIRONMENT"
+CPU_CLUSTER_ENV = "AZURE_ML_CPU_CLUSTER"
+GPU_CLUSTER_ENV = "AZURE_ML_GPU_CLUSTER"
 INFRA_SETTINGS = Path("infra") / "settings.json"
 INFRA_NAMING = Path("infra") / "mlops_infra" / "naming.py"
 
@@ -127,7 +132,7 @@ def resolve_workspace(
             f"No Azure subscription: set {SUBSCRIPTION_ENV} or azure.subscription_id in "
             "config/pipeline.yaml (`azure submit --dry-run` works without one)"
         )
-    environment = environment or azure.environment
+    environment = environment or os.environ.get(ENVIRONMENT_ENV) or azure.environment
     if environment is None:
         environments = infra_environments(project_dir)
         if not environments:
@@ -137,8 +142,8 @@ def resolve_workspace(
         "subscription_id": subscription_id,
         "resource_group_name": os.environ.get(RESOURCE_GROUP_ENV) or azure.resource_group_name,
         "workspace_name": os.environ.get(WORKSPACE_ENV) or azure.workspace_name,
-        "cpu_cluster_name": azure.cpu_cluster_name,
-        "gpu_cluster_name": azure.gpu_cluster_name,
+        "cpu_cluster_name": os.environ.get(CPU_CLUSTER_ENV) or azure.cpu_cluster_name,
+        "gpu_cluster_name": os.environ.get(GPU_CLUSTER_ENV) or azure.gpu_cluster_name,
     }
     missing = [key for key, value in given.items() if not value and key != "subscription_id"]
     derived: dict[str, str] = {}
@@ -158,6 +163,20 @@ def resolve_workspace(
         environment=environment,
         derived=tuple(derived),
     )
+
+
+def job_environment_variables(coordinates: WorkspaceCoordinates) -> dict[str, str]:
+    """What a job needs to find its own workspace again with `resolve_workspace`, without
+    `infra/` (which its code snapshot leaves out)."""
+    values = {
+        SUBSCRIPTION_ENV: coordinates.subscription_id,
+        RESOURCE_GROUP_ENV: coordinates.resource_group_name,
+        WORKSPACE_ENV: coordinates.workspace_name,
+        ENVIRONMENT_ENV: coordinates.environment,
+        CPU_CLUSTER_ENV: coordinates.cpu_cluster_name,
+        GPU_CLUSTER_ENV: coordinates.gpu_cluster_name,
+    }
+    return {name: value for name, value in values.items() if value}
 
 
 def ml_client(settings: Settings, environment: str | None = None) -> MLClient:

@@ -1,5 +1,5 @@
-"""`azure deploy`, `azure export-model`, `azure rollback`, `azure score-batch` and
-`azure status --endpoint`: options in, one line per outcome out.
+"""`azure deploy`, `azure export-model`, `azure mark-champion`, `azure rollback`,
+`azure score-batch` and `azure status --endpoint`: options in, one line per outcome out.
 
 The work is in `azure/deploy.py` (a library); every traffic change goes through the blue/green
 state machine in `azure/rollout.py`. `cli/azure.py` mounts these on the `azure` group.
@@ -125,6 +125,27 @@ def export_model(
     )
 
 
+def mark_champion(
+    version: Annotated[str, typer.Option("--version", help="The version production serves.")],
+    digest: Annotated[
+        str, typer.Option("--digest", help="Its model.sha256, as production deployed it.")
+    ],
+    environment: EnvironmentOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Mark the version production serves as the champion of ENV's workspace (the training
+    environment's, where the gate reads it); refused unless its digest there is DIGEST."""
+    from ..azure import deploy as library
+    from ..azure.champion import mark_champion as mark
+
+    with exit_on_error():
+        settings = settings_from(config)
+        env = library.resolve_environment(settings, environment)
+        client = library.workspace_mlflow(library.workspace_client(settings, env))
+        outcome = mark(client, settings.model_name, version, digest)
+    typer.echo(f"{env}: {outcome.describe()}")
+
+
 def rollback(environment: EnvironmentOption = None, config: ConfigOption = None) -> None:
     """Put the previously recorded version back, through the same blue/green rollout.
 
@@ -201,6 +222,7 @@ def endpoint_status(environment: EnvironmentOption = None, config: ConfigOption 
 COMMANDS = {
     "deploy": deploy,
     "export-model": export_model,
+    "mark-champion": mark_champion,
     "rollback": rollback,
     "score-batch": score_batch,
 }

@@ -256,26 +256,19 @@ def schedule(
     """The Azure ML model monitor and the scheduled `monitor drift --retrain` job."""
     with exit_on_error():
         settings = settings_from(config)
+        from ..azure.workspace import resolve_workspace
         from ..monitoring import azure_monitor
 
-        cluster = _cluster_name(settings, environment)
+        coordinates = resolve_workspace(settings, environment, require_subscription=not dry_run)
         if dry_run:
             folder = dry_run_folder(output)
-            paths = azure_monitor.write_definitions(settings, cluster, folder)
+            paths = azure_monitor.write_definitions(settings, coordinates, folder)
             azure_monitor.validate_definitions(folder)
             for path in paths:
                 console.print(f"wrote and validated {path}")
             return
         from ..azure.workspace import ml_client
 
-        names = azure_monitor.create_schedules(settings, ml_client(settings, environment), cluster)
+        client = ml_client(settings, environment)
+        names = azure_monitor.create_schedules(settings, client, coordinates)
     console.print(f"created or updated schedules: {', '.join(names)}")
-
-
-def _cluster_name(settings: Settings, environment: str | None) -> str:
-    """The CPU cluster: `azure.cpu_cluster_name`, else the name the infrastructure derives."""
-    if settings.azure.cpu_cluster_name:
-        return settings.azure.cpu_cluster_name
-    from ..azure.workspace import resolve_workspace
-
-    return resolve_workspace(settings, environment, require_subscription=False).cpu_cluster_name

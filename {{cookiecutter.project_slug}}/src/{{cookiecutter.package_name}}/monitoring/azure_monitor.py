@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..config import PACKAGE_NAME, Settings
+from ..config import PACKAGE_NAME, PROJECT_SLUG, Settings
 from ..errors import PipelineError
+
+if TYPE_CHECKING:
+    from ..azure.workspace import WorkspaceCoordinates
 
 MONITOR_FILE = "monitor_schedule.yml"
 JOB_FILE = "drift_job.yml"
@@ -135,7 +138,7 @@ def monitor_schedule(settings: Settings) -> Any:
         ),
     }
     return MonitorSchedule(
-        name=f"{settings.model_name}-monitor".replace("_", "-"),
+        name=f"{PROJECT_SLUG}-monitor",
         trigger=_cron(azure.monitor_cron),
         create_monitor=MonitorDefinition(
             compute=ServerlessSparkCompute(
@@ -149,14 +152,21 @@ def monitor_schedule(settings: Settings) -> Any:
             if azure.alert_emails
             else None,
         ),
-        tags={"project": PACKAGE_NAME, "model": settings.model_name},
+        tags={"project": PROJECT_SLUG, "model": settings.model_name},
     )
 
 
-def drift_command(settings: Settings, cluster: str) -> Any:
-    """The command job: this package's CLI, on the cluster, as the cluster's managed identity."""
+def drift_command(settings: Settings, coordinates: WorkspaceCoordinates) -> Any:
+    """The command job: this package's CLI, on the CPU cluster, as the cluster's managed
+    identity. Its snapshot has neither infra/ nor data/ (`.amlignore`), so the definition hands
+    it the workspace coordinates (`workspace.job_environment_variables`) and the training data
+    to retrain on: the data asset's latest version. The credential is the cluster identity,
+    found through DEFAULT_IDENTITY_CLIENT_ID (`workspace.credential`)."""
     from azure.ai.ml import Input
     from azure.ai.ml.entities import CommandJob, ManagedIdentityConfiguration
+
+    from ..azure.data_asset import DATA_ASSET_ENV, latest_data_asset
+    from ..azure.workspace import job_environment_variables
 
     endpoint, deployment = _target(settings)
     azure = settings.monitoring.azure
@@ -174,10 +184,14 @@ def drift_command(settings: Settings, cluster: str) -> Any:
             )
         },
         environment=azure.environment or _training_environment(settings),
-        compute=cluster,
+        compute=coordinates.cpu_cluster_name,
         identity=ManagedIdentityConfiguration(),
-        environment_variables={"PYTHONPATH": "src"},
-        tags={"project": PACKAGE_NAME, "monitoring": "drift-retrain"},
+        environment_variables={
+            "PYTHONPATH": "src",
+            **job_environment_variables(coordinates),
+            DATA_ASSET_ENV: latest_data_asset(),
+        },
+        tags={"project": PROJECT_SLUG, "monitoring": "drift-retrain"},
     )
 
 
@@ -189,29 +203,31 @@ def _training_environment(settings: Settings) -> str:
     return f"azureml:{spec.name}:{spec.version}"
 
 
-def drift_job_schedule(settings: Settings, cluster: str) -> Any:
+def drift_job_schedule(settings: Settings, coordinates: WorkspaceCoordinates) -> Any:
     from azure.ai.ml.entities import JobSchedule
 
     return JobSchedule(
-        name=f"{settings.model_name}-drift-retrain".replace("_", "-"),
+        name=f"{PROJECT_SLUG}-drift-retrain",
         trigger=_cron(settings.monitoring.azure.retrain_cron),
-        create_job=drift_command(settings, cluster),
-        tags={"project": PACKAGE_NAME},
+        create_job=drift_command(settings, coordinates),
+        tags={"project": PROJECT_SLUG},
     )
 
 
-def write_definitions(settings: Settings, cluster: str, output: Path) -> list[Path]:
+def write_definitions(
+    settings: Settings, coordinates: WorkspaceCoordinates, output: Path
+) -> list[Path]:
     """Dry run: the three YAML files `az ml schedule create -f` / `load_schedule` accept."""
     output.mkdir(parents=True, exist_ok=True)
     monitor_path = output / MONITOR_FILE
     monitor_schedule(settings).dump(monitor_path)
-    job = drift_command(settings, cluster)
+    job = drift_command(settings, coordinates)
     job_dict = json.loads(json.dumps(job._to_dict()))  # plain dicts for YAML
     # Relative to the YAML, so the folder can be submitted from any checkout.
     job_dict["code"] = os.path.relpath(settings.project_dir, output.resolve())
     job_path = output / JOB_FILE
     job_path.write_text(yaml.safe_dump(job_dict, sort_keys=False))
-    schedule = drift_job_schedule(settings, cluster)
+    schedule = drift_job_schedule(settings, coordinates)
     schedule_dict = {
         "$schema": "https://azuremlschemas.azureedge.net/latest/schedule.schema.json",
         "name": schedule.name,
@@ -237,10 +253,12 @@ def validate_definitions(output: Path) -> None:
     monitor._to_rest_object()  # no local _validate exists for monitors
 
 
-def create_schedules(settings: Settings, client: Any, cluster: str) -> list[str]:
+def create_schedules(
+    settings: Settings, client: Any, coordinates: WorkspaceCoordinates
+) -> list[str]:
     """Create or update both schedules in the workspace; returns their names."""
     names = []
-    for schedule in (monitor_schedule(settings), drift_job_schedule(settings, cluster)):
+    for schedule in (monitor_schedule(settings), drift_job_schedule(settings, coordinates)):
         created = client.schedules.begin_create_or_update(schedule).result()
         names.append(created.name)
     return names

@@ -93,9 +93,10 @@ def deploy(
         promote, reason = registration.candidate, registration.reason
         if promote and current != registration.champion_version:
             promote = False
+            was = registration.champion_version
             reason = (
-                f"champion changed from v{registration.champion_version} to v{current} while "
-                "this run was evaluating; re-run to compare against the new champion"
+                f"champion changed from {'none' if was is None else 'v' + was} to v{current} "
+                "while this run was evaluating; re-run to compare against the new champion"
             )
         elif promote and champion is not None and registration.champion_digest:
             recorded = champion.tags.get(DIGEST_TAG)
@@ -128,7 +129,7 @@ def deploy(
                     registration.version,
                     {
                         "decision.promoted": "False",
-                        "decision.final": f"deploy failed: {error}"[:4000],  # tag size limit
+                        "decision.final": f"deploy failed: {error}",  # cut to 256 chars
                     },
                 )
             raise

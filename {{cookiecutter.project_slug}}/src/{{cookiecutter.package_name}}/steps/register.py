@@ -82,7 +82,7 @@ def register(
     train_run_id = trained.run_id or run_id
     client = MlflowClient()
     name = settings.model_name
-    try:
+    try:  # the version's files are this run's artifacts: its run_id and source are this run's
         mlflow.log_artifacts(str(trained.model_dir), "model")
     except Exception as error:
         raise RegistryError(
@@ -96,14 +96,14 @@ def register(
         **{f"metric.{k}": f"{v:.6f}" for k, v in evaluation.metrics.items()},
         "data.target": prepared.target,
         "data.source": prepared.source,
-        DIGEST_TAG: digest,
         "decision.candidate": str(decision.promote),
         "decision.champion_digest": str(evaluation.champion_digest),
         "lineage.train_run_id": train_run_id,
         "lineage.register_run_id": run_id,
+        DIGEST_TAG: digest,  # last: without it a half-tagged version can never be deployed
     }
     version = registry.register_version(
-        client, name, mlflow.get_artifact_uri("model"), train_run_id, tags
+        client, name, mlflow.get_artifact_uri("model"), run_id, tags
     )
     registration = Registration(
         name,
