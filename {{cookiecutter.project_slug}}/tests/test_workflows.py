@@ -61,11 +61,25 @@ SECRET_PATTERNS = [
     r"password",
     r"access[-_]key",
 ]
-RELEASE_STAGES = ["checks", "provision", "train", *[f"deploy_{env}" for env in ENVIRONMENTS]]
 FIRST, *LATER = ENVIRONMENTS
+# After the production rollout the training workspace's champion follows (azure mark-champion);
+# with one environment its own rollout promotes, so there is no such stage.
+CHAMPION = ["champion"] if LATER else []
+RELEASE_STAGES = [
+    "checks",
+    "provision",
+    "train",
+    *[f"deploy_{env}" for env in ENVIRONMENTS],
+    *CHAMPION,
+]
 # Azure DevOps holds an exclusive lock per stage: the first environment's provision, train and
 # deploy jobs share one stage, so one lock covers the whole run there.
-AZURE_RELEASE_STAGES = ["checks", f"release_{FIRST}", *[f"deploy_{env}" for env in LATER]]
+AZURE_RELEASE_STAGES = [
+    "checks",
+    f"release_{FIRST}",
+    *[f"deploy_{env}" for env in LATER],
+    *[f"champion_{FIRST}" for _ in CHAMPION],
+]
 
 needs_github = pytest.mark.skipif(not HAS_GITHUB, reason="baked without GitHub Actions")
 needs_azure_devops = pytest.mark.skipif(not HAS_AZURE_DEVOPS, reason="baked without Azure DevOps")
@@ -407,7 +421,41 @@ def test_azure_devops_each_run_holds_one_lock_per_environment():
         assert stage["lockBehavior"] == "sequential", stage["stage"]
         if stage["stage"] != "redeploy":
             touched += environments
-    assert touched == ENVIRONMENTS
+    # The champion stage comes back to the first environment after production, only to move
+    # its champion tag by digest.
+    assert touched == [*ENVIRONMENTS, *[FIRST for _ in CHAMPION]]
+
+
+@needs_github
+def test_github_marks_the_production_version_champion_in_the_training_workspace():
+    """The next run's gate compares with what production serves (docs/deployment.md)."""
+    jobs = github_workflows()["cd"]["jobs"]
+    if not LATER:
+        assert "champion" not in jobs  # the one environment's rollout promotes there itself
+        return
+    job = jobs["champion"]
+    assert f"deploy-{ENVIRONMENTS[-1]}" in job["needs"] and "train" in job["needs"]
+    assert job["environment"] == FIRST and logs_in(job)
+    assert job["env"]["MODEL_VERSION"] == gh("needs.train.outputs.version")
+    assert job["env"]["MODEL_DIGEST"] == gh("needs.train.outputs.digest")
+    (run,) = [step["run"] for step in job["steps"] if "mark-champion" in step.get("run", "")]
+    assert f"--environment {FIRST}" in run and '--digest "$MODEL_DIGEST"' in run
+
+
+@needs_azure_devops
+def test_azure_devops_marks_the_production_version_champion_in_the_training_workspace():
+    names = [stage["stage"] for stage in azure_stages()]
+    if not LATER:
+        assert not any(name.startswith("champion") for name in names)
+        return
+    stage = azure_stage(f"champion_{FIRST}")
+    assert f"deploy_{ENVIRONMENTS[-1]}" in stage["dependsOn"]
+    job = azure_deployment(f"champion_{FIRST}", "champion")
+    assert job["environment"] == FIRST
+    assert azure_service_connections(job) == [f"azure-{SLUG}-{FIRST}"]
+    variables = {v["name"]: v["value"] for v in stage["variables"] if "name" in v}
+    assert "train.gate.version" in variables["MODEL_VERSION"]
+    assert "train.gate.digest" in variables["MODEL_DIGEST"]
 
 
 @needs_azure_devops
