@@ -63,7 +63,7 @@ def test_monitor_schedule_and_drift_job_validate_offline(project: Path, sdk) -> 
     assert job._validate().passed
     assert job.command == (
         "python -m {{ cookiecutter.package_name }} monitor drift --data ${{ '{{' }}inputs.collected{{ '}}' }} "
-        "--since 3d --retrain --backend azure --no-fail-on-drift"
+        "--since 3d --environment dev --retrain --backend azure --no-fail-on-drift"
     )
     assert job.compute == "cpu-cluster"
     assert job.identity.type == "managed_identity"

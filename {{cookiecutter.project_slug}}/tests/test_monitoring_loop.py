@@ -204,6 +204,7 @@ def test_the_scheduled_drift_job_runs_its_own_command_as_azure_ml_runs_it(
     import re
     import shlex
     import shutil
+    from dataclasses import replace
     from datetime import UTC, datetime
     from types import SimpleNamespace
 
@@ -214,6 +215,7 @@ def test_the_scheduled_drift_job_runs_its_own_command_as_azure_ml_runs_it(
 
     from {{ cookiecutter.package_name }}.azure.workspace import WorkspaceCoordinates
     from {{ cookiecutter.package_name }}.config import PACKAGE_NAME, PROJECT_SLUG
+    from {{ cookiecutter.package_name }}.deployments import read_deployment, record_deployment
     from {{ cookiecutter.package_name }}.monitoring import azure_monitor
     from {{ cookiecutter.package_name }}.monitoring.inference_log import TIMESTAMP
 
@@ -225,6 +227,9 @@ def test_the_scheduled_drift_job_runs_its_own_command_as_azure_ml_runs_it(
     code, output = cli("run", "--config", str(config_path))
     assert code == 0, output
     settings = load_settings(config_path)
+    # In the workspace, dev's rollout recorded what serves there (here: what `run` deployed).
+    local = read_deployment(settings, "local")
+    record_deployment(settings, replace(local, environment="dev", target="azure"))
     coordinates = WorkspaceCoordinates("sub-1", "rg-dev", "mlw-dev", "cpu-dev", "gpu-dev", "dev")
     job = azure_monitor.drift_command(settings, coordinates)
 
@@ -274,6 +279,7 @@ def test_the_scheduled_drift_job_runs_its_own_command_as_azure_ml_runs_it(
     monkeypatch.chdir(snapshot)
     result = CliRunner().invoke(app, words[3:])
     assert "--no-fail-on-drift" in words  # drift is reported, not a failed job
+    assert words[words.index("--environment") + 1] == "dev"  # what serves there is checked
     assert result.exit_code == 0 and "DRIFT" in result.output, result.output
     assert credentials == [{"client_id": "cluster-identity-client-id"}]
     assert [where for _, where in clients] == [

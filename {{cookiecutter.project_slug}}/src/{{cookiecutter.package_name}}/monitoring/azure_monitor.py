@@ -175,7 +175,8 @@ def drift_command(settings: Settings, coordinates: WorkspaceCoordinates) -> Any:
         experiment_name=settings.tracking.experiment_name,
         command=(
             f"python -m {PACKAGE_NAME} monitor drift --data {COLLECTED_INPUT} "
-            f"--since {azure.lookback_days}d --retrain --backend azure --no-fail-on-drift"
+            f"--since {azure.lookback_days}d --environment {coordinates.environment} "
+            "--retrain --backend azure --no-fail-on-drift"
         ),
         code=str(settings.project_dir),
         inputs={
