@@ -249,3 +249,75 @@ def test_ci_path_export_then_deploy_never_touches_the_first_workspace_from_later
     assert "not the expected 444444444444: nothing deployed" in result.output
     result = runner.invoke(app, [*in_first, digest])
     assert rolled == ["3", "3"] and source.models.registered == []
+
+
+@pytest.mark.slow
+def test_the_next_gate_compares_with_what_production_serves(tmp_path, empty_store, monkeypatch):
+    """Two stores stand in for the training (dev) and production workspaces. The Azure ML
+    pipeline's steps register v1 in dev without a champion; production promotes v1 in its own
+    store; `azure mark-champion` makes v1 dev's champion, and the next gate compares with it."""
+    from types import SimpleNamespace
+
+    from mlflow import MlflowClient
+
+    from {{ cookiecutter.package_name }} import registry
+    from {{ cookiecutter.package_name }}.config import load_settings
+
+    project = azure_project(tmp_path / "project", empty_store)
+    first_environment = workspace.infra_environments(project)[0]
+    monkeypatch.chdir(project)
+    config = str(project / "config" / "pipeline.yaml")
+    settings = load_settings(Path(config))
+    runner = CliRunner()
+
+    def steps(folder: Path, *family: str) -> tuple[dict, dict]:
+        """prepare, train, evaluate, register: what the Azure ML pipeline job runs in dev."""
+        calls = [
+            ["prepare", "--output", folder / "prepared"],
+            ["train", "--train-data", folder / "prepared/train.parquet", "--output",
+             folder / "trained", *family],
+            ["evaluate", "--model", folder / "trained/model", "--test-data",
+             folder / "prepared/test.parquet", "--output", folder / "evaluated"],
+            ["register", "--model", folder / "trained/model", "--prepared",
+             folder / "prepared", "--evaluation", folder / "evaluated", "--output",
+             folder / "registered"],
+        ]  # fmt: skip
+        for call in calls:
+            result = runner.invoke(app, [*map(str, call), "--config", config])
+            assert result.exit_code == 0, result.output
+        evaluation = json.loads((folder / "evaluated/evaluation.json").read_text())
+        return evaluation, json.loads((folder / "registered/registration.json").read_text())
+
+    evaluation, first = steps(tmp_path / "run1")
+    assert evaluation["decision"]["champion_version"] is None and first["candidate"]
+    dev = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    assert registry.get_champion_version(dev, MODEL) is None  # dev's rollout promotes nothing
+
+    prod_uri = f"sqlite:///{tmp_path / 'prod.db'}"
+    prod = MlflowClient(tracking_uri=prod_uri, registry_uri=prod_uri)
+    prod.create_registered_model(MODEL)
+    source = dev.get_model_version_download_uri(MODEL, first["version"])
+    prod.create_model_version(MODEL, source, tags={DIGEST_TAG: first["digest"]})
+    registry.promote(prod, MODEL, "1", None)  # production's rollout promotes there
+    assert str(registry.get_champion_version(prod, MODEL).version) == "1"
+
+    training_workspace = SimpleNamespace(
+        workspace_name="mlw-dev",
+        workspaces=SimpleNamespace(
+            get=lambda name: SimpleNamespace(mlflow_tracking_uri=settings.tracking_uri)
+        ),
+    )
+    monkeypatch.setattr(
+        workspace, "ml_client", lambda settings, environment=None: training_workspace
+    )
+    marked = runner.invoke(
+        app,
+        ["azure", "mark-champion", "--environment", first_environment, "--version",
+         first["version"], "--digest", first["digest"], "--config", config],
+    )  # fmt: skip
+    assert marked.exit_code == 0, marked.output
+
+    evaluation, second = steps(tmp_path / "run2", "--model-family", "dummy")
+    assert evaluation["decision"]["champion_version"] == first["version"]
+    assert evaluation["champion_digest"] == first["digest"]
+    assert not second["candidate"]  # the baseline cannot beat what production serves
