@@ -254,6 +254,26 @@ class RacingPipeline(BasePipeline):
 '''
 
 
+def runs_succeed_together(project: Path, env: dict[str, str], *families: str) -> list[str]:
+    """`run` once per family, all started at once as separate processes; each must exit 0.
+    Returns their outputs."""
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "run", "--model-family", family],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for family in families
+    ]
+    outputs = [run.communicate(timeout=600)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output
+    return outputs
+
+
 def test_two_concurrent_runs_leave_exactly_one_champion(baseline: Path, tmp_path: Path) -> None:
     project = copy_project(baseline, tmp_path)
     (project / "racing.py").write_text(RACING_PIPELINE)
@@ -265,20 +285,7 @@ def test_two_concurrent_runs_leave_exactly_one_champion(baseline: Path, tmp_path
     barrier.mkdir()
     env = dict(os.environ, RACE_BARRIER=str(barrier))
     env.pop("MLFLOW_TRACKING_URI", None)
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "run", "--model-family", family],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for family in ("logistic_regression", "random_forest")
-    ]
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
-    for run, output in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, output
+    runs_succeed_together(project, env, "logistic_regression", "random_forest")
     state = registry_state(settings_for(project))
     assert state["production"] == [state["champion"]]  # exactly one, and it is the champion
     assert state["champion"] in {"2", "3"}
@@ -302,20 +309,7 @@ def test_two_first_runs_on_a_missing_store_both_finish_with_one_champion(
     shutil.rmtree(project / ".mlflow")
     env = dict(os.environ)
     env.pop("MLFLOW_TRACKING_URI", None)
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "run", "--model-family", family],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for family in ("logistic_regression", "dummy")
-    ]
-    outputs = [run.communicate(timeout=600)[0] for run in runs]
-    for run, output in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, output
+    outputs = runs_succeed_together(project, env, "logistic_regression", "dummy")
     state = registry_state(settings_for(project))
     assert state["champion"] in {"1", "2"}
     assert state["production"] == [state["champion"]]  # exactly one production version
