@@ -264,6 +264,58 @@ def test_the_deployment_record_fits_azure_tags_and_round_trips(client: MlflowCli
     assert read_deployment(settings, "prod", client) == local
 
 
+def test_with_model_tags_off_the_record_moves_between_version_tags(
+    client: MlflowClient, tmp_path: Path
+) -> None:
+    """Where model-level tags are off (auto on azureml://), the record is a tag of the version
+    it names: moved by a new record, put back by a restore, and never read from a version that
+    only carries an older one."""
+    from {{ cookiecutter.package_name }}.config import load_settings
+    from {{ cookiecutter.package_name }}.deployments import (
+        DeploymentRecord,
+        model_tags_enabled,
+        read_deployment,
+        record_deployment,
+        record_tags,
+        restore_deployment,
+    )
+
+    settings = load_settings(
+        None,
+        {
+            "tracking.uri": client.tracking_uri,
+            "tracking.model_name": "m",
+            "tracking.model_tags": "off",
+        },
+    )
+    assert not model_tags_enabled(settings)
+    assert model_tags_enabled(load_settings(None, {"tracking.uri": client.tracking_uri}))
+    azure = load_settings(
+        None, {"tracking.uri": "azureml://westeurope.api.azureml.ms/mlflow/v1.0/x"}
+    )
+    assert not model_tags_enabled(azure)  # auto: off on Azure ML
+    first, second = new_version(client, tmp_path), new_version(client, tmp_path)
+    v1 = DeploymentRecord("m", "prod", first, "a" * 64, deployed_at="2026-12-01T00:00:00+00:00")
+    v2 = DeploymentRecord("m", "prod", second, "b" * 64, deployed_at="2026-12-02T00:00:00+00:00")
+
+    def carrying() -> list[str]:
+        return [str(v.version) for v in list_versions(client, "m") if "deployment.prod" in v.tags]
+
+    assert read_deployment(settings, "prod", client) is None
+    record_deployment(settings, v1, client)
+    assert read_deployment(settings, "prod", client) == v1
+    assert carrying() == [first] and client.get_registered_model("m").tags == {}
+    record_deployment(settings, v2, client)
+    assert read_deployment(settings, "prod", client) == v2 and carrying() == [second]
+    # Half-way through a move both versions carry a record: the newer one counts.
+    client.set_model_version_tag("m", first, "deployment.prod", record_tags(v1)["deployment.prod"])
+    assert read_deployment(settings, "prod", client) == v2
+    restore_deployment(settings, "prod", v1, client)  # a failed transition put back
+    assert read_deployment(settings, "prod", client) == v1 and carrying() == [first]
+    restore_deployment(settings, "prod", None, client)
+    assert read_deployment(settings, "prod", client) is None and carrying() == []
+
+
 def new_run(client: MlflowClient, tmp_path: Path):
     experiment = client.get_experiment_by_name("e") or client.get_experiment(
         client.create_experiment("e", artifact_location=(tmp_path / "artifacts").as_uri())

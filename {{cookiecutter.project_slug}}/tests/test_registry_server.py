@@ -1,10 +1,12 @@
 """The champion story against a real MLflow tracking server that behaves like Azure ML's.
 
-A proxy in front of `mlflow server` answers every model-alias route with a bare 403 (as Azure
-ML has been reported to answer MLflow routes it does not implement) and refuses registry tag
-values over 256 characters (Azure's tag limit, `limits.py`). With `tracking.aliases: auto`
-the registry's probe finds aliases unsupported, so the production tag alone marks the champion;
-the gate must still promote a first model and refuse a worse one.
+A proxy in front of `mlflow server` answers every model-alias route and the registered-model
+tag routes with a bare 403 (as Azure ML has been reported to answer MLflow routes it does not
+implement) and refuses registry tag values over 256 characters (Azure's tag limit,
+`limits.py`). With `tracking.aliases: auto` the registry's probe finds aliases unsupported, so
+the production tag alone marks the champion, and with `tracking.model_tags: off` the deployment
+record is a tag of the served version; the gate must still promote a first model and refuse a
+worse one.
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ pytestmark = pytest.mark.slow
 TAG_VALUE_MAX = 256  # Azure's limit, enforced by the proxy independently of the code
 # Registry routes that carry tags: the proxy reads their JSON body.
 TAGGED_ROUTES = ("registered-models/", "model-versions/")
+# Answered 403 whatever the request: aliases, and the registered model's own tags.
+REFUSED_ROUTES = (
+    "registered-models/alias",
+    "registered-models/set-tag",
+    "registered-models/delete-tag",
+)
 
 
 def free_port() -> int:
@@ -63,7 +71,7 @@ class AzureLikeProxy(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         data = self.rfile.read(length) if length else b""
         self.seen.append(f"{self.command} {self.path}")
-        if "registered-models/alias" in self.path:
+        if any(route in self.path for route in REFUSED_ROUTES):
             return self._reply(403, b"Forbidden", "text/plain")
         if self.command == "POST" and any(r in self.path for r in TAGGED_ROUTES) and data:
             key = too_long_tag(json.loads(data))
@@ -148,6 +156,7 @@ def test_first_model_promoted_worse_refused_behind_a_403_alias_proxy(
     config = yaml.safe_load(config_path.read_text())
     config["tracking"]["uri"] = azure_like_server
     config["tracking"]["aliases"] = "auto"
+    config["tracking"]["model_tags"] = "off"  # as `auto` decides on azureml://
     write_config(project, config)
     runner = CliRunner()
 
@@ -167,5 +176,15 @@ def test_first_model_promoted_worse_refused_behind_a_403_alias_proxy(
         if v.tags.get(PRODUCTION_TAG) == "true"
     ]
     assert tagged == ["1"]  # the champion is unchanged
-    assert all(len(v) <= TAG_VALUE_MAX for v in client.get_registered_model(name).tags.values())
+    # The deployment record is kept on the served version, within the limit of every tag.
+    assert (
+        json.loads(client.get_model_version(name, "1").tags["deployment.local"])["version"] == "1"
+    )
+    assert "deployment.local" not in client.get_model_version(name, "2").tags
+    assert all(
+        len(value) <= TAG_VALUE_MAX
+        for version in client.search_model_versions(f"name = '{name}'")
+        for value in version.tags.values()
+    )
+    assert client.get_registered_model(name).tags == {}  # the refused route was never needed
     assert any("registered-models/alias" in line for line in AzureLikeProxy.seen)  # probed

@@ -139,6 +139,9 @@ class TrackingSettings(_Section):
     model_name: str = PACKAGE_NAME
     # Model aliases: auto = off for azureml:// stores, else what one probe of the store finds.
     aliases: Literal["auto", "on", "off"] = "auto"
+    # Where deployment records live: registered-model tags (on) or the deployed version's tags
+    # (off); auto = off for azureml:// stores (only version tags are documented there).
+    model_tags: Literal["auto", "on", "off"] = "auto"
 
 
 class ScheduleSettings(_Section):

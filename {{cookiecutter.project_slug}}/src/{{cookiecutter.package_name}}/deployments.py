@@ -1,11 +1,13 @@
 """What each environment serves: one deployment record per model and environment.
 
-The record lives in the model registry itself, as the registered model's tag
-`deployment.<environment>` (compact JSON), so it is in the same store as the champion it must
-agree with, works on any MLflow store (SQLite, a tracking server, Azure ML) and is committed in
-one call. Every tag value stays within Azure's 256 characters (`limits.py`): the model name and
-environment are implied by where the tag is, and the rollout's details (endpoint, deployment)
-go first into their own tag, `deployment.<environment>.details`.
+The record lives in the model registry itself, so it is in the same store as the champion it
+must agree with: as the registered model's tag `deployment.<environment>` (compact JSON), or,
+where model-level tags are off (`tracking.model_tags`; auto = off for `azureml://` stores,
+whose MLflow documentation covers version tags only), as the same tag on the version it names.
+Either way the record itself is committed in one call. Every tag value stays within Azure's
+256 characters (`limits.py`): the model name and environment are implied by where the tag is,
+and the rollout's details (endpoint, deployment) go first into their own tag,
+`deployment.<environment>.details`.
 `deploy` writes it after a successful rollout and before it moves the champion; `serve` and
 the Azure rollout read it. It names the exact version and the model files' sha256, so what
 starts can be verified to be what was deployed.
@@ -26,7 +28,7 @@ from mlflow import MlflowClient
 from .config import Settings
 from .errors import PipelineError
 from .limits import check_resource_tags
-from .registry import RegistryError, call, configure_aliases, is_missing
+from .registry import RegistryError, call, configure_aliases, is_missing, list_versions
 
 TAG_PREFIX = "deployment."
 DETAILS_SUFFIX = ".details"
@@ -63,23 +65,19 @@ def read_deployment(
 ) -> DeploymentRecord | None:
     """The last successful deployment to `environment`, or None if there was none."""
     client = client or client_for(settings)
-    try:
-        model = call(
-            client, "get_registered_model", client.get_registered_model, settings.model_name
-        )
-    except RegistryError as error:
-        cause = error.__cause__
-        if getattr(cause, "error_code", None) and is_missing(cause):  # type: ignore[arg-type]
-            return None
-        raise
-    raw = model.tags.get(TAG_PREFIX + environment)
+    tags = (
+        _model_tags(settings, client)
+        if model_tags_enabled(settings)
+        else _newest_version_record(settings, environment, client)
+    )
+    raw = tags.get(TAG_PREFIX + environment)
     if not raw:
         return None
     try:
         values = json.loads(raw)
         values.setdefault("model_name", settings.model_name)
         values.setdefault("environment", environment)
-        details = model.tags.get(TAG_PREFIX + environment + DETAILS_SUFFIX)
+        details = tags.get(TAG_PREFIX + environment + DETAILS_SUFFIX)
         if details and "details" not in values:  # (records before 256-char tags held them)
             values["details"] = json.loads(details)
         return DeploymentRecord(**values)
@@ -97,6 +95,9 @@ def record_deployment(
     client = client or client_for(settings)
     tags = record_tags(record)
     check_resource_tags(tags, resource=f"the deployment record of model {record.model_name}")
+    if not model_tags_enabled(settings):
+        _move_version_record(client, record, tags)
+        return
     for key, value in tags.items():  # the details first: the record itself is the commit
         call(
             client,
@@ -130,6 +131,13 @@ def restore_deployment(
 ) -> None:
     """Put back the record as it was before a transition that failed half-way."""
     client = client or client_for(settings)
+    if not model_tags_enabled(settings):
+        # Off every other version first: the newest record must never be the failed one.
+        keep = None if previous is None else previous.version
+        _clear_version_records(client, settings.model_name, environment, keep=keep)
+        if previous is not None:
+            record_deployment(settings, previous, client)
+        return
     if previous is not None:
         record_deployment(settings, previous, client)
         return
@@ -140,3 +148,83 @@ def restore_deployment(
         settings.model_name,
         TAG_PREFIX + environment,
     )
+
+
+def model_tags_enabled(settings: Settings) -> bool:
+    """Keep records as registered-model tags? `tracking.model_tags`: on, off, or auto (off for
+    azureml:// stores: Azure ML's MLflow registry documents editing version tags, not model
+    tags; learn.microsoft.com/azure/machine-learning/how-to-manage-models-mlflow, 2026-12)."""
+    mode = settings.tracking.model_tags
+    if mode == "auto":
+        return not settings.tracking_uri.startswith("azureml:")
+    return mode == "on"
+
+
+def _model_tags(settings: Settings, client: MlflowClient) -> dict[str, str]:
+    try:
+        model = call(
+            client, "get_registered_model", client.get_registered_model, settings.model_name
+        )
+    except RegistryError as error:
+        cause = error.__cause__
+        if getattr(cause, "error_code", None) and is_missing(cause):  # type: ignore[arg-type]
+            return {}
+        raise
+    return dict(model.tags)
+
+
+def _newest_version_record(
+    settings: Settings, environment: str, client: MlflowClient
+) -> dict[str, str]:
+    """The tags of the version carrying the newest record of `environment`: between writing the
+    new record and clearing the old one, two versions carry one, and the newer one counts."""
+    key = TAG_PREFIX + environment
+    carrying = [v for v in list_versions(client, settings.model_name) if v.tags.get(key)]
+    if not carrying:
+        return {}
+    newest = max(carrying, key=lambda v: (_deployed_at(v.tags[key]), int(v.version)))
+    return dict(newest.tags)
+
+
+def _deployed_at(raw: str) -> str:
+    try:
+        return str(json.loads(raw).get("deployed_at", ""))
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _move_version_record(
+    client: MlflowClient, record: DeploymentRecord, tags: dict[str, str]
+) -> None:
+    """Tag the deployed version (details first, the record last: the commit), then take the
+    record off every other version."""
+    for key, value in tags.items():
+        call(
+            client,
+            "set_model_version_tag",
+            client.set_model_version_tag,
+            record.model_name,
+            record.version,
+            key,
+            value,
+        )
+    _clear_version_records(client, record.model_name, record.environment, keep=record.version)
+
+
+def _clear_version_records(
+    client: MlflowClient, model_name: str, environment: str, *, keep: str | None
+) -> None:
+    key = TAG_PREFIX + environment
+    for version in list_versions(client, model_name):
+        if str(version.version) == keep:
+            continue
+        for tag in (key, key + DETAILS_SUFFIX):  # the record first: then it no longer counts
+            if tag in version.tags:
+                call(
+                    client,
+                    "delete_model_version_tag",
+                    client.delete_model_version_tag,
+                    model_name,
+                    str(version.version),
+                    tag,
+                )
