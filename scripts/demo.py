@@ -3,11 +3,13 @@
 Each step runs the project's own commands (its Makefile targets and CLI), exactly as a user
 would after baking, so the demo proves the README rather than re-implementing it.
 
-    python scripts/demo.py [--isolated]
+    python scripts/demo.py [--isolated] [--skip-tests]
 
 `--isolated` (used by the template tests, which run beside other bakes) leaves the shared
 venv's editable install alone; the project's commands run the bake's source through PYTHONPATH
-either way (see template_tools).
+either way (see template_tools). `--skip-tests` leaves out the bake's fast tests: the template
+tests run the default bake's whole suite themselves, so the demo need not run a third of it
+again inside their time budget.
 """
 
 from __future__ import annotations
@@ -111,7 +113,11 @@ def main() -> int:
     parser.add_argument(
         "--isolated", action="store_true", help="Do not re-point the shared editable install."
     )
-    isolated = parser.parse_args().isolated
+    parser.add_argument(
+        "--skip-tests", action="store_true", help="Leave out the bake's fast tests."
+    )
+    args = parser.parse_args()
+    isolated = args.isolated
     if DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir()
@@ -137,11 +143,17 @@ def main() -> int:
             "Lint: ruff, actionlint, zizmor",
             lambda _: sh(project(), "make", "lint", log=log) and "clean",
         ),
-        Step(
-            "Fast tests",
-            lambda _: last_line(
-                sh(project(), "make", "--no-print-directory", "test-fast", log=log)
-            ),
+        *(
+            []
+            if args.skip_tests
+            else [
+                Step(
+                    "Fast tests",
+                    lambda _: last_line(
+                        sh(project(), "make", "--no-print-directory", "test-fast", log=log)
+                    ),
+                )
+            ]
         ),
         Step(
             "Train, evaluate, register, promote",

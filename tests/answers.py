@@ -41,7 +41,8 @@ INVALID_ANSWERS = [
 # A curated matrix: every option value appears at least once, combined where they interact.
 MATRIX = {
     "default": {},
-    "azure-devops-public-sandbox-f1-forest": {
+    "azure-devops-public-sandbox-f1-forest-own-package": {
+        "package_name": "churn_model",
         "ci_provider": "azure-devops",
         "network_isolation": "public",
         "environments": "dev,test",
