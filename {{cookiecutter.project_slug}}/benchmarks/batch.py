@@ -23,7 +23,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from _common import BIN, CACHE, cache_dir, machine_note, measured_run, model_under_test, sample
 
-TARGET_SPEED = 2.0
+TARGET_SPEED = 4.0
 TARGET_MEMORY = 4.0
 SCORE_BATCH = """
 import sys

@@ -33,8 +33,8 @@ from _common import (
     split_payload,
 )
 
-TARGET_RPS_RATIO = 10.0
-TARGET_P99_RATIO = 5.0
+TARGET_RPS_RATIO = 20.0
+TARGET_P99_RATIO = 10.0
 TARGET_LOGGING_COST = 0.10  # the inference log may cost at most 10% of throughput
 
 

@@ -26,31 +26,38 @@ Proba = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class _Forest:
-    """All trees' nodes, concatenated; `roots[t]` is tree t's first node."""
+    """All trees' nodes, concatenated, each node n at slots 2n (left) and 2n + 1 (right).
 
-    roots: np.ndarray
-    feature: np.ndarray
-    threshold: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    missing_left: np.ndarray
-    is_leaf: np.ndarray
-    leaf_value: np.ndarray  # (nodes,) or (nodes, classes)
+    On one row most of the cost is numpy's per-call overhead, so each level is as few calls as
+    possible: a node is addressed by its slot 2n, `children[2n + go_right]` is the slot of the
+    child, and the per-node arrays are stored at both slots. A leaf's children are itself, so
+    every row takes the same number of steps (`depth`, the longest root-to-leaf path) with no
+    check of who has arrived.
+    """
+
+    roots: np.ndarray  # slots of each tree's first node
+    feature: np.ndarray  # per slot
+    threshold: np.ndarray  # per slot
+    missing_right: np.ndarray  # per slot
+    children: np.ndarray  # per slot: the child's slot
+    depth: int
+    leaf_value: np.ndarray  # per node: (nodes,) or (nodes, classes)
 
     def leaves(self, X: np.ndarray) -> np.ndarray:
         """The leaf each row reaches in each tree: (rows, trees) node indices."""
-        node = np.broadcast_to(self.roots, (X.shape[0], self.roots.size)).copy()
-        rows = np.arange(X.shape[0])[:, None]
-        active = ~self.is_leaf[node]
-        while active.any():
-            value = X[rows, self.feature[node]]
-            go_left = np.where(
-                np.isnan(value), self.missing_left[node], value <= self.threshold[node]
-            )
-            step = np.where(go_left, self.left[node], self.right[node])
-            node = np.where(active, step, node)
-            active = ~self.is_leaf[node]
-        return node
+        values = np.ascontiguousarray(X).ravel()
+        has_missing = bool(np.isnan(values).any())
+        # Row r's columns start at r * width in `values`; one row needs no offset at all.
+        offset = (np.arange(X.shape[0]) * X.shape[1])[:, None] if X.shape[0] > 1 else None
+        slot = np.broadcast_to(self.roots, (X.shape[0], self.roots.size))
+        for _ in range(self.depth):
+            column = self.feature[slot] if offset is None else self.feature[slot] + offset
+            value = values[column]
+            go_right = value > self.threshold[slot]  # False for NaN: settled next line
+            if has_missing:
+                go_right = np.where(np.isnan(value), self.missing_right[slot], go_right)
+            slot = self.children[slot + go_right]
+        return slot >> 1
 
 
 def compile_trees(estimator: Any) -> Proba | None:
@@ -78,16 +85,35 @@ def _flatten(trees: list[dict[str, np.ndarray]]) -> _Forest:
         ]
         return np.concatenate(parts)
 
+    is_leaf = joined("is_leaf").astype(bool)
+    own = np.arange(is_leaf.size)
+    left = np.where(is_leaf, own, joined("left", shift=True))
+    right = np.where(is_leaf, own, joined("right", shift=True))
+    roots = offsets.astype(np.intp)
+
+    def per_slot(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, 2)
+
     return _Forest(
-        roots=offsets.astype(np.intp),
-        feature=joined("feature").astype(np.intp),
-        threshold=joined("threshold").astype(np.float64),
-        left=joined("left", shift=True).astype(np.intp),
-        right=joined("right", shift=True).astype(np.intp),
-        missing_left=joined("missing_left").astype(bool),
-        is_leaf=joined("is_leaf").astype(bool),
+        roots=2 * roots,
+        feature=per_slot(joined("feature").astype(np.intp)),
+        threshold=per_slot(joined("threshold").astype(np.float64)),
+        missing_right=per_slot(~joined("missing_left").astype(bool)),
+        children=(2 * np.column_stack([left, right]).ravel()).astype(np.intp),
+        depth=_depth(roots, left, right, is_leaf),
         leaf_value=joined("value"),
     )
+
+
+def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, is_leaf: np.ndarray) -> int:
+    """Steps from the roots to the deepest leaf of any tree."""
+    level, steps = roots, 0
+    while True:
+        inner = level[~is_leaf[level]]
+        if inner.size == 0:
+            return steps
+        level = np.concatenate([left[inner], right[inner]])
+        steps += 1
 
 
 def _boosting(model: Any) -> Proba | None:
