@@ -48,6 +48,9 @@ def test_compiled_trees_reproduce_the_probabilities(estimator, classes: int) -> 
     if not isinstance(estimator, HistGradientBoostingClassifier):
         fresh = np.nan_to_num(fresh)
     assert np.abs(proba(fresh) - estimator.predict_proba(fresh)).max() <= 1e-12
+    # One row at a time (the online shape) takes the path without row offsets.
+    one_by_one = np.vstack([proba(fresh[row : row + 1]) for row in range(40)])
+    assert np.abs(one_by_one - estimator.predict_proba(fresh[:40])).max() <= 1e-12
     assert (estimator.classes_[proba(fresh).argmax(axis=1)] == estimator.predict(fresh)).all()
 
 
