@@ -83,6 +83,18 @@ def test_serve_answers_real_requests_from_the_champion(server, project) -> None:
     assert (served / "MLmodel").is_file()
 
 
+def test_explain_reaches_the_scoring_script_as_a_query_parameter(server) -> None:
+    """The fixture champion is a logistic regression: the server says why it cannot explain
+    (explanations themselves: test_serving_trees), and names a bad value."""
+    records = json.loads(make_frame(2, seed=3).to_json(orient="records"))
+    refused = requests.post(f"{server}/score?explain=true", json=records, timeout=10)
+    assert refused.status_code == 400 and "needs a tree model" in refused.json()["message"]
+    bad = requests.post(f"{server}/score?explain=maybe", json=records, timeout=10)
+    assert bad.status_code == 400 and bad.json() == {"message": "explain must be true or false"}
+    plain = requests.post(f"{server}/score?explain=false", json=records, timeout=10)
+    assert plain.status_code == 200 and list(plain.json()) == ["predictions"]
+
+
 def test_serve_without_a_deployment_fails_with_a_clear_message(tmp_path) -> None:
     process = start_serve(tmp_path, free_port())
     try:

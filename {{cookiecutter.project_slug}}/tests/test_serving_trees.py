@@ -105,3 +105,60 @@ def test_compiled_trees_that_disagree_are_dropped_for_the_models_own_predict(
     assert loaded.fast_predict is not None and loaded.fast_predict.tree_proba is None
     columns = {name: X[name].to_numpy() for name in X.columns}
     assert loaded.predict_columns(columns) == model.predict(X).tolist()
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        RandomForestClassifier(n_estimators=20, min_samples_leaf=2, random_state=0),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+@pytest.mark.parametrize("classes", [2, 3])
+def test_contributions_add_up_to_the_models_output(estimator, classes: int) -> None:
+    """Bias plus contributions is the raw score (boosting) or the probability (forests), per
+    row and class; a column the trees never split on contributes nothing."""
+    X, binary, three = matrix(800)
+    X = np.column_stack([X, np.ones(len(X))])
+    if not isinstance(estimator, HistGradientBoostingClassifier):
+        X = np.nan_to_num(X)
+    estimator.fit(X, binary if classes == 2 else three)
+    fresh = X[:200]
+    bias, parts = compile_trees(estimator).contributions(fresh)
+    if isinstance(estimator, HistGradientBoostingClassifier):
+        output = estimator.decision_function(fresh).reshape(len(fresh), -1)
+    else:
+        output = estimator.predict_proba(fresh)
+    assert parts.shape == (len(fresh), X.shape[1], output.shape[1])
+    assert np.abs(bias + parts.sum(axis=1) - output).max() <= 1e-9
+    assert not parts[:, -1, :].any()
+    assert np.abs(parts[:, :2, :]).sum() > np.abs(parts[:, 2:, :]).sum()  # the signal columns
+
+
+def test_a_served_tree_model_explains_each_row_by_input_column(tmp_path) -> None:
+    model, X = saved(tmp_path)
+    loaded = scoring.Model.load(tmp_path / "model")
+    rows = X.head(6)
+    status, answer = loaded.score(rows.to_json(orient="records"), explain=True)
+    assert status == 200, answer
+    raw = model.decision_function(rows)
+    classes = list(model.classes_)
+    assert [row["class"] for row in answer["explanations"]] == answer["predictions"]
+    for index, explanation in enumerate(answer["explanations"]):
+        # One-hot columns are summed back into the column they encode.
+        assert list(explanation["contributions"]) == list(X.columns)
+        total = explanation["bias"] + sum(explanation["contributions"].values())
+        assert total == pytest.approx(raw[index, classes.index(explanation["class"])], abs=1e-9)
+    assert loaded.score(rows.to_json(orient="records")) == (
+        200,
+        {"predictions": answer["predictions"]},
+    )
+
+
+def test_explain_is_refused_with_the_reason_where_no_compiled_trees_serve(tmp_path) -> None:
+    _, X = saved(tmp_path, family="logistic_regression")
+    loaded = scoring.Model.load(tmp_path / "model")
+    status, answer = loaded.score(X.head(2).to_json(orient="records"), explain=True)
+    assert status == 400
+    assert answer == {"message": scoring.EXPLAIN_UNAVAILABLE}

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .trees import Proba, compile_trees
+from .trees import CompiledTrees, Proba, compile_trees
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class FastPath:
     transform: Callable[[Columns], np.ndarray]
     estimator: Any
     tree_proba: Proba | None = None
+    sources: tuple[str, ...] = ()  # the input column behind each column of the matrix
 
     def __call__(self, columns: Columns) -> np.ndarray:
         matrix = self.transform(columns)
@@ -54,13 +55,49 @@ class FastPath:
     def without_trees(self) -> FastPath:
         return replace(self, tree_proba=None)
 
+    @property
+    def explains(self) -> bool:
+        return isinstance(self.tree_proba, CompiledTrees)
+
+    def explain(self, columns: Columns) -> list[dict[str, Any]]:
+        """Per row: the bias and each input column's contribution to the model's output for
+        the explained class (one-hot columns summed back into the column they encode, 0 for a
+        column the model drops)."""
+        if not isinstance(self.tree_proba, CompiledTrees):
+            raise ValueError("only verified compiled trees explain their predictions")
+        matrix = self.transform(columns)
+        bias, parts = self.tree_proba.contributions(matrix)
+        inputs = list(columns)  # the request's columns, in the schema's order; unused ones get 0
+        owner = np.array([inputs.index(source) for source in self.sources])
+        per_input = np.zeros((parts.shape[0], len(inputs), parts.shape[2]))
+        np.add.at(per_input, (slice(None), owner), parts)
+        classes = np.asarray(self.estimator.classes_)
+        if parts.shape[2] == 1:  # binary gradient boosting: one raw score, the positive class
+            explained = np.zeros(len(matrix), dtype=np.intp)
+            labels = [classes[1]] * len(matrix)
+        else:  # one output per class: explain the predicted one
+            explained = self.tree_proba(matrix).argmax(axis=1)
+            labels = list(classes[explained])
+        return [
+            {
+                "class": labels[row].item() if hasattr(labels[row], "item") else labels[row],
+                "output": self.tree_proba.output,
+                "bias": float(bias[explained[row]]),
+                "contributions": {
+                    name: float(per_input[row, index, explained[row]])
+                    for index, name in enumerate(inputs)
+                },
+            }
+            for row in range(len(matrix))
+        ]
+
 
 def compile_fast_path(model: Any) -> FastPath | None:
     """The fast path of a fitted pipeline, or None if it is not replayable."""
     try:
-        transform = _compile_pipeline(model)
+        transform, sources = _compile_pipeline(model)
         estimator = model.steps[-1][1]
-        return FastPath(transform, estimator, compile_trees(estimator))
+        return FastPath(transform, estimator, compile_trees(estimator), sources)
     except Unsupported as reason:
         logger.info("Scoring with the pipeline's own predict (no fast path: %s)", reason)
         return None
@@ -90,7 +127,7 @@ def verified(model: Any, fast: FastPath, frame: pd.DataFrame) -> bool:
             expected_matrix.toarray() if hasattr(expected_matrix, "toarray") else expected_matrix
         )
         same_matrix = np.allclose(
-            _compile_pipeline(model)(columns), expected_matrix, rtol=1e-9, atol=1e-12
+            _compile_pipeline(model)[0](columns), expected_matrix, rtol=1e-9, atol=1e-12
         )
         same_predictions = np.array_equal(fast(columns), model.predict(frame))
     except Exception:  # any disagreement in behaviour means: do not use it
@@ -101,9 +138,11 @@ def verified(model: Any, fast: FastPath, frame: pd.DataFrame) -> bool:
     return same_matrix and same_predictions
 
 
-def _compile_pipeline(model: Any) -> Callable[[Columns], np.ndarray]:
+def _compile_pipeline(model: Any) -> tuple[Callable[[Columns], np.ndarray], tuple[str, ...]]:
+    """The replayed preprocessing, and the input column behind each column it outputs."""
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
 
     if not isinstance(model, Pipeline) or len(model.steps) != 2:
         raise Unsupported("not a two-step Pipeline (ColumnTransformer, estimator)")
@@ -113,6 +152,7 @@ def _compile_pipeline(model: Any) -> Callable[[Columns], np.ndarray]:
     if hasattr(estimator, "feature_names_in_"):
         raise Unsupported("the estimator was fitted on named features (set_output pandas)")
     parts: list[tuple[list[str], list[Step]]] = []
+    sources: list[str] = []
     for _, transformer, columns in preprocess.transformers_:
         if (isinstance(transformer, str) and transformer == "drop") or len(columns) == 0:
             continue  # ColumnTransformer skips these too (a selector may match no column)
@@ -120,6 +160,13 @@ def _compile_pipeline(model: Any) -> Callable[[Columns], np.ndarray]:
             raise Unsupported("columns are not selected by name")
         steps = transformer.steps if isinstance(transformer, Pipeline) else [("", transformer)]
         parts.append((list(columns), [_compile_step(step) for _, step in steps]))
+        encoders = [step for _, step in steps if isinstance(step, OneHotEncoder)]
+        widths = (
+            [len(categories) for categories in encoders[0].categories_]
+            if encoders
+            else [1] * len(columns)
+        )
+        sources += [name for name, width in zip(columns, widths, strict=True) for _ in range(width)]
 
     def transform(columns: Columns) -> np.ndarray:
         blocks = []
@@ -130,7 +177,7 @@ def _compile_pipeline(model: Any) -> Callable[[Columns], np.ndarray]:
             blocks.append(block.astype(np.float64, copy=False))
         return np.hstack(blocks)
 
-    return transform
+    return transform, tuple(sources)
 
 
 def _compile_step(step: Any) -> Step:

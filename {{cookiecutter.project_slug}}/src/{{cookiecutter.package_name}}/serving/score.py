@@ -67,6 +67,9 @@ def run(request: AMLRequest) -> dict[str, Any] | AMLResponse:
     line less per request than for a response object); rejections as a 4xx response."""
     if request.method != "POST":
         return AMLResponse({"message": "use POST with a JSON body to score"}, 405, json_str=True)
+    explain = request.args.get("explain", "false").lower()
+    if explain not in ("true", "false"):
+        return AMLResponse({"message": "explain must be true or false"}, 400, json_str=True)
     record = None
     if _recorder is not None:
         # The server's request id (x-request-id, or one it generated) joins a row to its request.
@@ -75,5 +78,5 @@ def run(request: AMLRequest) -> dict[str, Any] | AMLResponse:
         def record(columns: Any, predictions: list[Any]) -> None:
             _recorder(correlation_id, columns, predictions)
 
-    status, body = _model.score(request.get_data(cache=False), record)
+    status, body = _model.score(request.get_data(cache=False), record, explain=explain == "true")
     return body if status == 200 else AMLResponse(body, status, json_str=True)

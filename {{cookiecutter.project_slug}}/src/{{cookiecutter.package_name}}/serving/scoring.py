@@ -41,6 +41,11 @@ def find_model_dir(root: Path) -> Path:
     raise FileNotFoundError(f"several MLflow models under {root}: {[str(c) for c in candidates]}")
 
 
+EXPLAIN_UNAVAILABLE = (
+    "explain=true needs a tree model (gradient boosting, random forest, extra trees) served on "
+    "its verified compiled trees; this model is scored by its own predict, which has no "
+    "per-row contributions"
+)
 # Compiled trees are used only when their probabilities match the model's on the input
 # example and on this many stored training rows, to within this absolute difference.
 PARITY_ROWS = 1000
@@ -54,7 +59,7 @@ class Model:
     predict_fn: Any
     schema: InputSchema
     source: Path
-    fast_predict: Callable[[dict[str, np.ndarray]], Any] | None = None
+    fast_predict: FastPath | None = None
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:
@@ -108,10 +113,15 @@ class Model:
         self,
         raw: str | bytes,
         record: Callable[[dict[str, np.ndarray], list[Any]], None] | None = None,
+        *,
+        explain: bool = False,
     ) -> tuple[int, dict[str, Any]]:
         """Score one request body: (200, predictions) or (4xx, a message naming the problem).
         `record` sees the validated inputs and the predictions of every scored request (the
-        inference log); rejected requests are not recorded."""
+        inference log); rejected requests are not recorded. With `explain`, each row's
+        contributions come too (tree models on the verified fast path only)."""
+        if explain and not (self.fast_predict is not None and self.fast_predict.explains):
+            return 400, {"message": EXPLAIN_UNAVAILABLE}
         try:
             columns = self.schema.parse_columns(raw)
             predictions = self.predict_columns(columns)
@@ -119,6 +129,11 @@ class Model:
             return error.status, {"message": error.message}
         if record is not None:
             record(columns, predictions)
+        if explain:
+            return 200, {
+                "predictions": predictions,
+                "explanations": self.fast_predict.explain(columns),
+            }
         return 200, {"predictions": predictions}
 
 
