@@ -27,6 +27,9 @@ GPU_VM_SIZE = re.compile(r"^Standard_N[A-Za-z0-9_]+$")
 CPU_VM_SIZE = re.compile(r"^Standard_[A-MO-Z][A-Za-z0-9_]*$")
 MAX_NODES = 100
 PRODUCTION_NAMES = {"prod", "prd", "live"}
+# A sensitive feature is a data column name; identifier-like names are safe in YAML, in
+# MLflow metric names (fairness.<column>...) and on every command line.
+SENSITIVE_FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 CHOICES = {
     "ci_provider": ("github", "azure-devops", "both"),
@@ -218,6 +221,58 @@ def validate_combinations(answers: dict) -> list[str]:
     return errors
 
 
+def sensitive_features(answers: dict) -> list[str]:
+    """The answer as column names; `none` (any case) means no fairness report."""
+    value = str(answers["sensitive_features"]).strip()
+    return [] if value.lower() == "none" else [name.strip() for name in value.split(",")]
+
+
+def validate_fairness(answers: dict) -> list[str]:
+    names = sensitive_features(answers)
+    bad = [name for name in names if not SENSITIVE_FEATURE.match(name)]
+    if bad:
+        return [
+            problem(
+                "sensitive_features",
+                answers["sensitive_features"],
+                f"{', '.join(repr(name) for name in bad)}: each must be a column name of "
+                "letters, digits and underscores, not starting with a digit (at most 64), "
+                "comma-separated (e.g. 'age,contract'), or 'none'",
+            )
+        ]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return [
+            problem(
+                "sensitive_features",
+                answers["sensitive_features"],
+                f"{', '.join(repr(name) for name in repeated)} named more than once",
+            )
+        ]
+    return []
+
+
+def sample_data_warnings(answers: dict) -> list[str]:
+    """Columns the shipped sample data lacks: allowed (the project is for your data), but the
+    pipeline refuses them until data.path points at data that has them."""
+    for template_dir in template_candidates(answers):
+        samples = sorted(template_dir.glob("*cookiecutter.project_slug*/data/sample.csv"))
+        if samples:
+            break
+    else:
+        return []
+    with samples[0].open() as sample:
+        columns = sample.readline().strip().split(",")
+    absent = [name for name in sensitive_features(answers) if name not in columns]
+    if not absent:
+        return []
+    return [
+        f"sensitive_features={answers['sensitive_features']!r}: "
+        f"{', '.join(repr(name) for name in absent)} not in the shipped data/sample.csv, so "
+        "`run` on the sample refuses it until data.path points at data that has it"
+    ]
+
+
 # --- infrastructure answers (region capabilities, address plan, budget) ----------------------
 # The region table and the address plan live in the project template's infra package, read by
 # the stacks too (one definition); they are standard-library modules loaded from the template.
@@ -347,6 +402,7 @@ def validate(answers: dict) -> list[str]:
         + validate_compute(answers)
         + validate_choices(answers)
         + validate_combinations(answers)
+        + validate_fairness(answers)
         + validate_infrastructure(answers)
     )
 
@@ -355,7 +411,7 @@ def main(raw_answers: str = r"""{{ cookiecutter | jsonify }}""") -> int:
     answers = json.loads(raw_answers)
     errors = validate(answers)
     if not errors:
-        for warning in region_warnings(answers):
+        for warning in region_warnings(answers) + sample_data_warnings(answers):
             print(f"WARNING: {warning}", file=sys.stderr)
     for error in errors:
         print(f"ERROR: {error}", file=sys.stderr)

@@ -36,6 +36,9 @@ INVALID_ANSWERS = [
     ("model_family", "svm", "must be one of gradient_boosting"),
     ("use_automl", "maybe", "must be one of no, yes"),
     ("python_version", "3.13", "must be one of 3.11, 3.12"),
+    ("sensitive_features", "age,1st-contract", "'1st-contract': each must be a column name"),
+    ("sensitive_features", "age,,contract", "'': each must be a column name"),
+    ("sensitive_features", "age,contract,age", "'age' named more than once"),
 ]
 
 # A curated matrix: every option value appears at least once, combined where they interact.
@@ -71,5 +74,6 @@ MATRIX = {
         "project_name": "Loan Default",
         "package_name": "loan_risk",
         "primary_metric": "precision",
+        "sensitive_features": "age, contract",
     },
 }

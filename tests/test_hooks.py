@@ -159,6 +159,19 @@ def test_a_region_without_zones_warns_with_the_consequence(pre_gen, valid_answer
     assert pre_gen.region_warnings(valid_answers) == []
 
 
+def test_sensitive_features_the_sample_data_lacks_are_warned_about(pre_gen, valid_answers, capsys):
+    answers = {**valid_answers, "sensitive_features": " gender , age"}
+    assert pre_gen.validate(answers) == []  # the project is for the user's data
+    assert pre_gen.main(json.dumps(answers)) == 0
+    assert capsys.readouterr().err == (
+        "WARNING: sensitive_features=' gender , age': 'gender' not in the shipped "
+        "data/sample.csv, so `run` on the sample refuses it until data.path points at data "
+        "that has it\n"
+    )
+    for present in ("none", "age,contract"):
+        assert pre_gen.sample_data_warnings({**valid_answers, "sensitive_features": present}) == []
+
+
 def test_the_hook_reads_the_same_region_table_as_the_stacks(pre_gen, valid_answers):
     regions = pre_gen.project_infra_module(valid_answers, "regions")
     assert regions.REGIONS == pre_gen.AZURE_REGIONS

@@ -18,8 +18,8 @@ from {{ cookiecutter.package_name }}.evaluate import (
     classification_metrics,
     decide,
     paired_bootstrap_interval,
-    write_plots,
 )
+from {{ cookiecutter.package_name }}.plots import write_plots
 from {{ cookiecutter.package_name }}.train import build_model
 
 scores = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)

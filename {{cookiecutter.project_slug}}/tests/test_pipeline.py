@@ -7,6 +7,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from conftest import multiclass_frame, write_config
 from mlflow import MlflowClient
 from typer.testing import CliRunner
@@ -48,8 +49,20 @@ def champion(settings: Settings):
     return get_champion_version(MlflowClient(), settings.model_name)
 
 
+def configure_fairness(project: Path, **fairness) -> None:
+    config = yaml.safe_load((project / "config" / "pipeline.yaml").read_text())
+    config["evaluation"]["fairness"].update(fairness)
+    write_config(project, config)
+
+
+def model_card(version) -> str:
+    """The card the version's tag points to, read back through MLflow."""
+    return Path(mlflow.artifacts.download_artifacts(version.tags["model_card"])).read_text()
+
+
 def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> None:
     config = str(project / "config" / "pipeline.yaml")
+    configure_fairness(project, sensitive_features=["age", "contract"], gate=True)
     code, output = cli("run", "--config", config)
     assert code == 0, output
     assert "v1 promoted to champion" in output
@@ -75,7 +88,29 @@ def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> 
         "plots/confusion_matrix.png",
         "plots/roc_curve.png",
         "plots/feature_importance.png",
+        "plots/fairness.png",
     }
+    metric = settings.evaluation.primary_metric
+    for column in ("age", "contract"):
+        for name in (metric, "selection_rate"):
+            for kind in ("difference", "ratio"):
+                assert f"fairness.{column}.{name}.{kind}" in run.data.metrics
+    report = mlflow.artifacts.load_dict(f"runs:/{first.run_id}/evaluation/fairness.json")
+    age = report["challenger"]["columns"]["age"]
+    assert age["grouping"] == "4 quantile bands of the holdout values"
+    assert sum(group["rows"] for group in age["groups"]) == 400
+    assert age["difference"][metric] == pytest.approx(
+        run.data.metrics[f"fairness.age.{metric}.difference"]
+    )
+    assert report["champion"] is None
+    assert first.tags["decision.fairness"] == "not compared"
+    card = model_card(first)
+    assert card.startswith(f"# Model card: {settings.model_name}\n")
+    for section in ("Data", "Metrics (holdout)", "Fairness (holdout)", "Limitations", "Lineage"):
+        assert f"\n## {section}\n" in card
+    assert "### `age` (4 quantile bands of the holdout values)" in card
+    assert f"- Registered from run `{first.run_id}`" in card
+    assert f"sha256 `{first.tags['model.sha256']}`" in card
     champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION_ALIAS}")
     sample = pd.read_csv(project / "data" / "sample.csv").drop(columns=["churned"]).head(5)
     assert len(champion_model.predict(sample)) == 5
@@ -87,7 +122,6 @@ def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> 
     assert code == 0, output
     assert "v2 registered, not promoted" in output
     assert "still serving models:/" in output
-    metric = settings.evaluation.primary_metric
     assert (
         output.strip()
         .splitlines()[-1]
@@ -95,6 +129,12 @@ def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> 
     )
     assert str(champion(settings).version) == "1"
     second = client.get_model_version(settings.model_name, "2")
+    # The champion's fairness comes from its predictions on the same rows; the prior-only
+    # challenger scores alike in every group, so the fairness condition passes.
+    assert second.tags["decision.fairness"] == "passed"
+    second_run = client.get_run(second.run_id)
+    assert f"champion.fairness.age.{metric}.difference" in second_run.data.metrics
+    assert "- Compared against champion: v1 (sha256 `" in model_card(second)
     assert second.tags["decision.promoted"] == "False"
     assert second.tags["decision.champion_version"] == "1"
     assert float(second.tags["decision.challenger_score"]) < float(
@@ -225,7 +265,7 @@ def test_subclass_overrides_a_step_and_a_failed_step_never_changes_the_champion(
 
 def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
     """How an Azure ML component chains them: outputs of one step are inputs of the next."""
-    config = str(project / "config" / "pipeline.yaml")
+    config = str(project / "config" / "pipeline.yaml")  # no sensitive features (conftest)
     steps = [
         ("prepare", "--output", str(tmp_path / "prepared")),
         (
@@ -278,6 +318,13 @@ def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
     assert version.source.startswith(run.info.artifact_uri)
     assert version.tags["lineage.register_run_id"] == version.run_id
     assert version.tags["lineage.train_run_id"] != version.run_id
+    # The card is a run artifact next to the version's model folder, named by a version tag.
+    assert version.tags["model_card"] == f"runs:/{version.run_id}/model_card.md"
+    card = model_card(version)
+    assert card == (tmp_path / "registered" / "model_card.md").read_text()
+    assert "No sensitive features are configured" in card
+    assert f"trained in run `{version.tags['lineage.train_run_id']}`" in card
+    assert "- Compared against champion: none (no champion yet)" in card
 
 
 def test_azure_backend_submits_and_names_what_is_missing(

@@ -20,6 +20,7 @@ from pydantic import (
     PrivateAttr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from . import families
@@ -95,11 +96,42 @@ class SignificanceSettings(_Section):
     resamples: int = Field(1000, ge=100, le=100_000)
 
 
+class FairnessSettings(_Section):
+    """Group metrics on the holdout for the sensitive columns, and an optional gate condition."""
+
+    # Columns whose groups are compared (numeric ones with many values in quantile bands).
+    sensitive_features: list[str] = Field(default_factory=lambda: {{ ([] if cookiecutter.sensitive_features.strip().lower() == "none" else cookiecutter.sensitive_features.split(",") | map("trim") | list) | tojson }})
+    # true: a challenger whose primary-metric difference between groups is worse than the
+    # champion's by more than `tolerance` (absolute, in metric units) is not promoted.
+    gate: bool = False
+    tolerance: float = Field(0.02, ge=0.0, le=1.0)
+
+    @field_validator("sensitive_features")
+    @classmethod
+    def _named_once(cls, names: list[str]) -> list[str]:
+        if any(not name.strip() for name in names):
+            raise ValueError("column names must not be empty")
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} listed more than once")
+        return names
+
+    @model_validator(mode="after")
+    def _gate_needs_columns(self) -> FairnessSettings:
+        if self.gate and not self.sensitive_features:
+            raise ValueError(
+                "gate is true but sensitive_features is empty: name the columns whose groups "
+                "the gate compares, or set gate: false"
+            )
+        return self
+
+
 class EvaluationSettings(_Section):
     primary_metric: MetricName = "{{ cookiecutter.primary_metric }}"
     # A challenger must beat the champion by at least this much (absolute, in metric units).
     min_improvement: float = Field(0.001, ge=0.0)
     significance: SignificanceSettings = Field(default_factory=SignificanceSettings)
+    fairness: FairnessSettings = Field(default_factory=FairnessSettings)
 
 
 class PipelineSettings(_Section):

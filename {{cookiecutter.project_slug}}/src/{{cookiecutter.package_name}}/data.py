@@ -89,6 +89,28 @@ def validate_table(frame: pd.DataFrame, target: str, source: Path) -> None:
         )
 
 
+def check_sensitive_columns(
+    frame: pd.DataFrame, sensitive: list[str], target: str, source: Path
+) -> None:
+    """Refuse sensitive feature columns (evaluation.fairness) that the data lacks, or the
+    target, before anything is trained."""
+    setting = "evaluation.fairness.sensitive_features"
+    if target in sensitive:
+        raise DataError(
+            f"'{target}' is the target column, so it cannot be a sensitive feature: remove it "
+            f"from {setting}"
+        )
+    present = [str(c) for c in frame.columns]
+    missing = [name for name in sensitive if name not in present]
+    if missing:
+        shown = ", ".join(present[:20]) + (", ..." if len(present) > 20 else "")
+        raise DataError(
+            f"Sensitive feature column(s) {', '.join(repr(m) for m in missing)} ({setting}) "
+            f"are not in {source}; its columns are: {shown}. Fix the names in "
+            "config/pipeline.yaml or point data.path at data that has them"
+        )
+
+
 def split_table(
     frame: pd.DataFrame, target: str, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,28 +1,24 @@
-"""Metrics, diagnostic plots and the challenger-versus-champion decision.
+"""Metrics and the challenger-versus-champion decision (the plots are in plots.py).
 
 MLflow 3 dropped `baseline_model` from `mlflow.evaluate`; `mlflow.validate_evaluation_results`
 compares two sets of aggregate numbers and has no paired test. So the gate is an explicit,
 side-effect-free comparator (the same numbers always give the same decision) with an optional
-paired bootstrap interval computed from both models' predictions on the same holdout rows.
+paired bootstrap interval computed from both models' predictions on the same holdout rows, and
+an optional fairness condition (`DisparityCheck`, computed in fairness.py).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from scipy.stats import rankdata
-from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
-    ConfusionMatrixDisplay,
-    RocCurveDisplay,
     accuracy_score,
-    confusion_matrix,
     f1_score,
     precision_score,
     recall_score,
@@ -49,12 +45,47 @@ class Decision:
     interval: tuple[float, float] | None = None
     confidence: float | None = None
     n: int | None = None
+    # The fairness condition: "off" (not configured), "not compared" (no champion, or the
+    # gate stopped before it), "passed" or "refused" (see DisparityCheck).
+    fairness: str = "off"
 
     def as_tags(self) -> dict[str, str]:
         tags = {f"decision.{key}": str(value) for key, value in asdict(self).items()}
         if self.interval is not None:
             tags["decision.interval"] = f"[{self.interval[0]:.6f}, {self.interval[1]:.6f}]"
         return tags
+
+
+@dataclass(frozen=True)
+class DisparityCheck:
+    """The gate's fairness input: per sensitive column, the largest difference of the primary
+    metric between its groups, for the challenger and for the champion on the same holdout
+    rows (None where undefined). The challenger may be worse by at most `tolerance`."""
+
+    challenger: dict[str, float | None]
+    champion: dict[str, float | None]
+    tolerance: float
+
+    def problems(self, metric: str) -> list[str]:
+        """One line per column where the challenger's disparity is worse than allowed. A
+        column whose champion disparity is undefined cannot be compared and is skipped; an
+        undefined challenger disparity against a defined one is a problem (unverified)."""
+        found = []
+        for column, new in self.challenger.items():
+            old = self.champion.get(column)
+            if old is None:
+                continue
+            if new is None:
+                found.append(
+                    f"'{column}': challenger's {metric} difference between groups is undefined, "
+                    f"champion's is {old:.4f}"
+                )
+            elif new - old > self.tolerance:
+                found.append(
+                    f"'{column}': {metric} difference between groups {new:.4f} vs champion's "
+                    f"{old:.4f} (worse by {new - old:.4f}, tolerance {self.tolerance:.4f})"
+                )
+        return found
 
 
 @dataclass(frozen=True)
@@ -94,6 +125,15 @@ def metric_value(
 
 
 METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+def metric_on_rows(
+    metric: str, y: pd.Series, predictions: Predictions
+) -> Callable[[np.ndarray], float]:
+    """`metric_value` as a function of row positions (NaN where undefined on those rows, e.g.
+    ROC AUC on rows of a single class): for scoring subsets such as groups or resamples."""
+    side = _encoded(np.asarray(y), predictions)
+    return lambda rows: _metric_on_rows(metric, *side, np.asarray(rows))
 
 
 def classification_metrics(
@@ -253,6 +293,7 @@ def decide(
     interval: tuple[float, float] | None = None,
     confidence: float | None = None,
     n: int | None = None,
+    disparity: DisparityCheck | None = None,
 ) -> Decision:
     """The gate's one rule.
 
@@ -262,8 +303,11 @@ def decide(
       kept: an unverified challenger never replaces it. Use another model name for another
       data set, or fix the champion.
     - Otherwise promote only if gain = challenger - champion is > 0 and >= min_improvement,
-      and, when a paired interval is given, its lower bound is > 0.
+      and, when a paired interval is given, its lower bound is > 0, and, when a disparity
+      check is given (fairness gate on), no sensitive column's disparity is worse than the
+      champion's by more than its tolerance.
     """
+    fairness = "off" if disparity is None else "not compared"
 
     def verdict(promote: bool, reason: str) -> Decision:
         test = "none" if interval is None else "paired_bootstrap"
@@ -279,6 +323,7 @@ def decide(
             interval,
             confidence,
             n,
+            fairness,
         )
 
     if math.isnan(challenger_score):
@@ -303,62 +348,18 @@ def decide(
             f"[{interval[0]:+.4f}, {interval[1]:+.4f}] over n={n}"
         )
     summary += ")"
+    unfair = [] if disparity is None else disparity.problems(metric)
+    if disparity is not None:
+        fairness = "refused" if unfair else "passed"
+    also = f"; fairness also refuses it: {'; '.join(unfair)}" if unfair else ""
     if not (gain > 0 and gain >= min_improvement):
-        return verdict(False, f"{summary}: champion kept")
+        return verdict(False, f"{summary}: champion kept{also}")
     if interval is not None and not interval[0] > 0:
-        return verdict(False, f"{summary}: the gain is not significant, champion kept")
-    return verdict(True, f"{summary}: challenger is better")
-
-
-def plot_confusion_matrix(y_true: pd.Series, y_pred: np.ndarray, path: Path) -> None:
-    figure = Figure(figsize=(5, 4.5), layout="constrained")
-    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, ax=figure.subplots(), colorbar=False)
-    figure.suptitle("Confusion matrix (holdout)")
-    figure.savefig(path, dpi=100)
-
-
-def plot_roc_curve(y_true: pd.Series, proba: np.ndarray, classes: np.ndarray, path: Path) -> None:
-    """One curve for binary data, one-vs-rest curves for multiclass."""
-    figure = Figure(figsize=(5.5, 4.5), layout="constrained")
-    axes = figure.subplots()
-    positives = classes[1:] if len(classes) == 2 else classes
-    for label in positives:
-        column = int(np.flatnonzero(classes == label)[0])
-        RocCurveDisplay.from_predictions(
-            y_true == label, proba[:, column], name=f"class {label}", ax=axes
+        return verdict(False, f"{summary}: the gain is not significant, champion kept{also}")
+    if unfair:
+        return verdict(
+            False,
+            f"{summary}, but its {metric} differs more between groups than the champion's "
+            f"beyond evaluation.fairness.tolerance: {'; '.join(unfair)}: champion kept",
         )
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
-    figure.suptitle("ROC curve (holdout)")
-    figure.savefig(path, dpi=100)
-
-
-def plot_feature_importance(
-    model: Classifier, X: pd.DataFrame, y: pd.Series, seed: int, path: Path
-) -> dict[str, float]:
-    """Permutation importance on the raw columns: works for every model family."""
-    result = permutation_importance(model, X, y, n_repeats=3, random_state=seed, n_jobs=1)
-    importances = pd.Series(result.importances_mean, index=X.columns).sort_values()
-    top = importances.tail(20)
-    figure = Figure(figsize=(6, 0.3 * len(top) + 1.5), layout="constrained")
-    axes = figure.subplots()
-    axes.barh(top.index.astype(str), top.to_numpy())
-    axes.set_xlabel("Mean accuracy drop when the column is shuffled")
-    figure.suptitle("Feature importance (holdout)")
-    figure.savefig(path, dpi=100)
-    return {str(name): float(value) for name, value in importances.items()}
-
-
-def write_plots(
-    model: Classifier, X: pd.DataFrame, y: pd.Series, seed: int, plots_dir: Path
-) -> dict[str, float]:
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    classes = np.asarray(model.classes_)  # type: ignore[attr-defined]
-    plot_confusion_matrix(y, model.predict(X), plots_dir / "confusion_matrix.png")
-    plot_roc_curve(y, model.predict_proba(X), classes, plots_dir / "roc_curve.png")
-    return plot_feature_importance(model, X, y, seed, plots_dir / "feature_importance.png")
-
-
-def confusion(model: Classifier, X: pd.DataFrame, y: pd.Series) -> dict[str, Any]:
-    classes = np.asarray(model.classes_)  # type: ignore[attr-defined]
-    matrix = confusion_matrix(y, model.predict(X), labels=classes)
-    return {"labels": [str(c) for c in classes], "matrix": matrix.tolist()}
+    return verdict(True, f"{summary}: challenger is better")

@@ -41,6 +41,8 @@ class ModelFamily:
     trusted_types: tuple[str, ...] = ()
     # A baseline (dummy) is accepted everywhere but not offered as a real choice.
     baseline: bool = False
+    # What the model card says this family cannot do (one sentence).
+    limitations: str = ""
 
 
 FAMILIES: dict[str, ModelFamily] = {}
@@ -138,6 +140,8 @@ register(
         _gradient_boosting_space,
         automl_name="GradientBoosting",
         trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
+        limitations="Boosted trees on binned values: predictions are flat outside the value "
+        "range seen in training (no extrapolation).",
     )
 )
 register(
@@ -147,6 +151,8 @@ register(
         _random_forest_space,
         automl_name="RandomForest",
         trusted_types=TREE_TYPES,
+        limitations="Averaged trees: predictions are flat outside the value range seen in "
+        "training, and predicted probabilities rarely come close to 0 or 1.",
     )
 )
 register(
@@ -156,6 +162,8 @@ register(
         _logistic_regression_space,
         automl_name="LogisticRegression",
         scale_numeric=True,
+        limitations="Linear in the encoded columns: interactions and non-linear effects are "
+        "missed unless engineered into the data.",
     )
 )
 register(
@@ -172,8 +180,17 @@ register(
             "xgboost.sklearn.XGBClassifier",
             "xgboost.core.Booster",
         ),
+        limitations="Boosted trees: predictions are flat outside the value range seen in "
+        "training (no extrapolation).",
     )
 )
 # Predicts the class priors: a baseline every real model must beat, and a deliberately worse
 # challenger for trying the champion gate.
-register(ModelFamily("dummy", _dummy, baseline=True))
+register(
+    ModelFamily(
+        "dummy",
+        _dummy,
+        baseline=True,
+        limitations="A baseline that ignores every column and predicts the class priors.",
+    )
+)

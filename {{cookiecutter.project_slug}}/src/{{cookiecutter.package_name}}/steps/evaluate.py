@@ -1,4 +1,7 @@
-"""Step 3: score the challenger and the current champion on the same holdout, and decide."""
+"""Step 3: score the challenger and the current champion on the same holdout, and decide.
+
+With sensitive features configured, both models' fairness reports come from the same holdout
+rows and groups (fairness.py); the gate compares them when `evaluation.fairness.gate` is on."""
 
 from __future__ import annotations
 
@@ -14,18 +17,19 @@ from mlflow import MlflowClient
 
 from .. import registry
 from ..config import Settings
-from ..data import features_and_target, load_table
+from ..data import check_sensitive_columns, features_and_target, load_table
 from ..errors import PipelineError
 from ..evaluate import (
     Decision,
     Predictions,
-    confusion,
+    bootstrap_interval,
     decide,
     paired_bootstrap_interval,
     score_predictions,
-    write_plots,
 )
+from ..fairness import disparity_check, fairness_metrics, fairness_report
 from ..lineage import model_digest
+from ..plots import confusion, plot_fairness, write_plots
 from ..registry import DIGEST_TAG, RegistryError
 from .records import log_dataset, read_record, thread_limit, write_record
 
@@ -45,6 +49,13 @@ class Evaluation:
     model_name: str | None = None
     challenger_digest: str | None = None
     champion_digest: str | None = None
+    # The challenger's primary metric with its bootstrap interval on the holdout:
+    # {metric, value, low, high, confidence, resamples, n}.
+    metric_interval: dict[str, Any] | None = None
+    # fairness.fairness_report of each model; None when no sensitive features are configured
+    # (and for the champion, when there is none or it could not be scored).
+    fairness: dict[str, Any] | None = None
+    champion_fairness: dict[str, Any] | None = None
 
     def describe(self) -> str:
         return self.decision.reason
@@ -102,6 +113,50 @@ def _score_champion(
     return _ChampionScore(predictions, metrics, digest, None)
 
 
+def _fairness_reports(
+    settings: Settings,
+    X: pd.DataFrame,
+    y: pd.Series,
+    challenger: Predictions,
+    scored: _ChampionScore | None,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Both models' fairness reports on the same rows and groups (None: not configured, or
+    no champion predictions)."""
+    columns = settings.evaluation.fairness.sensitive_features
+    if not columns:
+        return None, None
+    metric = settings.evaluation.primary_metric
+    report = fairness_report(X, y, challenger, metric, columns)
+    if scored is None or scored.predictions is None:
+        return report, None
+    return report, fairness_report(X, y, scored.predictions, metric, columns)
+
+
+def _metric_interval(
+    settings: Settings, y: pd.Series, predictions: Predictions, value: float
+) -> dict[str, Any]:
+    """The primary metric with its bootstrap interval on the holdout, for the model card."""
+    significance = settings.evaluation.significance
+    metric = settings.evaluation.primary_metric
+    low, high = bootstrap_interval(
+        metric,
+        y,
+        predictions,
+        confidence=significance.confidence,
+        resamples=significance.resamples,
+        seed=settings.seed,
+    )
+    return {
+        "metric": metric,
+        "value": value,
+        "low": low,
+        "high": high,
+        "confidence": significance.confidence,
+        "resamples": significance.resamples,
+        "n": len(y),
+    }
+
+
 def evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Settings) -> Evaluation:
     """Score the challenger and the current champion on the same holdout and decide."""
     with thread_limit(settings):
@@ -110,6 +165,10 @@ def evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Setti
 
 def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Settings) -> Evaluation:
     test_frame = load_table(test_path)
+    fairness = settings.evaluation.fairness
+    check_sensitive_columns(
+        test_frame, fairness.sensitive_features, settings.data.target, test_path
+    )
     X, y = features_and_target(test_frame, settings.data.target)
     log_dataset(test_frame, test_path, settings.data.target, "test", "evaluation")
     challenger_digest = model_digest(model_dir)
@@ -125,6 +184,10 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
     champion_metrics = None if scored is None else scored.metrics
     champion_score = None if champion_metrics is None else champion_metrics[metric]
     significance = settings.evaluation.significance
+    report, champion_report = _fairness_reports(settings, X, y, challenger_predictions, scored)
+    disparity = None
+    if fairness.gate and report is not None:
+        disparity = disparity_check(report, champion_report, fairness.tolerance)
     interval = None
     if significance.test == "bootstrap" and scored is not None and scored.predictions is not None:
         interval = paired_bootstrap_interval(
@@ -146,9 +209,12 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
         interval=interval,
         confidence=None if interval is None else significance.confidence,
         n=len(y),
+        disparity=disparity,
     )
     plots_dir = output_dir / "plots"
     importances = write_plots(challenger, X, y, settings.seed, plots_dir)
+    if report is not None:
+        plot_fairness(report, plots_dir / "fairness.png")
     evaluation = Evaluation(
         metrics,
         champion_metrics,
@@ -158,6 +224,9 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
         model_name=settings.model_name,
         challenger_digest=challenger_digest,
         champion_digest=None if scored is None else scored.digest,
+        metric_interval=_metric_interval(settings, y, challenger_predictions, metrics[metric]),
+        fairness=report,
+        champion_fairness=champion_report,
     )
     write_record(output_dir, EVALUATION_RECORD, evaluation)
     if mlflow.active_run():
@@ -166,6 +235,14 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
             mlflow.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
         mlflow.log_dict(evaluation.confusion_matrix, "evaluation/confusion_matrix.json")
         mlflow.log_dict(importances, "evaluation/feature_importance.json")
+        if evaluation.fairness is not None:
+            mlflow.log_metrics(fairness_metrics(evaluation.fairness))
+            if evaluation.champion_fairness is not None:
+                mlflow.log_metrics(fairness_metrics(evaluation.champion_fairness, "champion."))
+            mlflow.log_dict(
+                {"challenger": evaluation.fairness, "champion": evaluation.champion_fairness},
+                "evaluation/fairness.json",
+            )
         mlflow.log_artifacts(str(plots_dir), "plots")
         mlflow.set_tags(decision.as_tags())
     return evaluation

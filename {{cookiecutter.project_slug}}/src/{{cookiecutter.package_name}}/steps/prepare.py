@@ -8,7 +8,7 @@ from pathlib import Path
 import mlflow
 
 from ..config import Settings
-from ..data import load_table, split_table, validate_table
+from ..data import check_sensitive_columns, load_table, split_table, validate_table
 from ..lineage import file_sha256
 from .records import log_dataset, read_record, write_record
 
@@ -49,6 +49,8 @@ def prepare_data(data_path: Path, output_dir: Path, settings: Settings) -> Prepa
     target = settings.data.target
     frame = load_table(data_path)
     validate_table(frame, target, data_path)
+    sensitive = settings.evaluation.fairness.sensitive_features
+    check_sensitive_columns(frame, sensitive, target, data_path)
     train_frame, test_frame = split_table(frame, target, settings.data.test_size, settings.seed)
     output_dir.mkdir(parents=True, exist_ok=True)
     train_frame.to_parquet(output_dir / "train.parquet", index=False)

@@ -1,4 +1,5 @@
-"""Step 4: register the challenger as a new version, bound to the gate's decision."""
+"""Step 4: register the challenger as a new version, bound to the gate's decision, with its
+model card."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.models import Model
 
 from .. import registry
 from ..config import Settings
 from ..errors import PipelineError
 from ..lineage import lineage_tags, model_digest
 from ..registry import DIGEST_TAG, RegistryError
+from . import model_card
 from .evaluate import Evaluation
 from .prepare import PreparedData
 from .records import active_run_id, read_record, write_record
@@ -34,6 +37,7 @@ class Registration:
     digest: str | None = None
     champion_digest: str | None = None
     train_run_id: str | None = None
+    model_card: str | None = None  # runs:/ URI of the version's model card
 
     def describe(self) -> str:
         outcome = "a candidate for champion" if self.candidate else "not a candidate"
@@ -82,16 +86,37 @@ def register(
     train_run_id = trained.run_id or run_id
     client = MlflowClient()
     name = settings.model_name
+    lineage = lineage_tags(settings.project_dir, prepared.data_sha256, settings.fingerprint())
+    card = model_card.render(
+        model_card.CardInputs(
+            name,
+            run_id,
+            train_run_id,
+            digest,
+            Model.load(str(trained.model_dir)).get_input_schema().input_names(),
+            prepared,
+            trained,
+            evaluation,
+            lineage["lineage.git_commit"],
+            lineage["lineage.config_sha256"],
+        )
+    )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / model_card.FILE_NAME).write_text(card)
     try:  # the version's files are this run's artifacts: its run_id and source are this run's
         mlflow.log_artifacts(str(trained.model_dir), "model")
+        # The card goes next to the model folder, not into it: the version's files, and so
+        # the digest every later run checks the champion against, stay the model's alone.
+        mlflow.log_text(card, model_card.FILE_NAME)
     except Exception as error:
         raise RegistryError(
-            f"artifact store of {mlflow.get_tracking_uri()}: log_artifacts('{trained.model_dir}') "
-            f"failed ({type(error).__name__}: {error})"
+            f"artifact store of {mlflow.get_tracking_uri()}: logging '{trained.model_dir}' and "
+            f"its model card failed ({type(error).__name__}: {error})"
         ) from error
+    card_uri = f"runs:/{run_id}/{model_card.FILE_NAME}"  # short: tags hold 256 characters
     decision = evaluation.decision
     tags = {
-        **lineage_tags(settings.project_dir, prepared.data_sha256, settings.fingerprint()),
+        **lineage,
         **decision.as_tags(),
         **{f"metric.{k}": f"{v:.6f}" for k, v in evaluation.metrics.items()},
         "data.target": prepared.target,
@@ -100,6 +125,7 @@ def register(
         "decision.champion_digest": str(evaluation.champion_digest),
         "lineage.train_run_id": train_run_id,
         "lineage.register_run_id": run_id,
+        "model_card": card_uri,
         DIGEST_TAG: digest,  # last: without it a half-tagged version can never be deployed
     }
     version = registry.register_version(
@@ -114,6 +140,7 @@ def register(
         digest,
         evaluation.champion_digest,
         train_run_id,
+        card_uri,
     )
     write_record(output_dir, REGISTRATION_RECORD, registration)
     mlflow.set_tags(
