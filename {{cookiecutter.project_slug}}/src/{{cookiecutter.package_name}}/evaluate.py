@@ -168,13 +168,11 @@ def paired_bootstrap_interval(
     scikit-learn in the tests): scikit-learn's own functions cost milliseconds per call in input
     validation, which over thousands of resamples would dominate a run."""
     rng = np.random.default_rng(seed)
-    y_values = np.asarray(y)
-    sides = [_encoded(y_values, predictions) for predictions in (challenger, champion)]
+    scores = [metric_on_rows(metric, y, predictions) for predictions in (challenger, champion)]
     differences = []
     for _ in range(resamples):
-        rows = rng.integers(0, len(y_values), len(y_values))
-        scores = [_metric_on_rows(metric, *side, rows) for side in sides]
-        difference = scores[0] - scores[1]
+        rows = rng.integers(0, len(y), len(y))
+        difference = scores[0](rows) - scores[1](rows)
         if not math.isnan(difference):
             differences.append(difference)
     return _percentiles(differences, resamples, confidence)
@@ -191,10 +189,8 @@ def bootstrap_interval(
 ) -> tuple[float, float]:
     """Percentile interval of one model's metric on these rows (live quality)."""
     rng = np.random.default_rng(seed)
-    side = _encoded(np.asarray(y), predictions)
-    values = [
-        _metric_on_rows(metric, *side, rng.integers(0, len(y), len(y))) for _ in range(resamples)
-    ]
+    score = metric_on_rows(metric, y, predictions)
+    values = [score(rng.integers(0, len(y), len(y))) for _ in range(resamples)]
     return _percentiles([v for v in values if not math.isnan(v)], resamples, confidence)
 
 
@@ -210,10 +206,10 @@ def difference_interval(
     """Percentile interval of metric(first) - metric(second) on two different sets of rows
     (an A/B comparison: each version answered its own requests), resampled independently."""
     rng = np.random.default_rng(seed)
-    sides = [(_encoded(np.asarray(y), p), len(y)) for y, p in (first, second)]
+    sides = [(metric_on_rows(metric, y, p), len(y)) for y, p in (first, second)]
     differences = []
     for _ in range(resamples):
-        a, b = (_metric_on_rows(metric, *side, rng.integers(0, n, n)) for side, n in sides)
+        a, b = (score(rng.integers(0, n, n)) for score, n in sides)
         if not math.isnan(a - b):
             differences.append(a - b)
     return _percentiles(differences, resamples, confidence)
