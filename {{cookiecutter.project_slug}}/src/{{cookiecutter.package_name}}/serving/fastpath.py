@@ -59,36 +59,32 @@ class FastPath:
     def explains(self) -> bool:
         return isinstance(self.tree_proba, CompiledTrees)
 
-    def explain(self, columns: Columns) -> list[dict[str, Any]]:
+    def explain(self, columns: Columns, predictions: list[Any]) -> list[dict[str, Any]]:
         """Per row: the bias and each input column's contribution to the model's output for
         the explained class (one-hot columns summed back into the column they encode, 0 for a
-        column the model drops)."""
+        column the model drops). `predictions` are this path's own for `columns`."""
         if not isinstance(self.tree_proba, CompiledTrees):
             raise ValueError("only verified compiled trees explain their predictions")
-        matrix = self.transform(columns)
-        bias, parts = self.tree_proba.contributions(matrix)
+        bias, parts = self.tree_proba.contributions(self.transform(columns))
         inputs = list(columns)  # the request's columns, in the schema's order; unused ones get 0
         owner = np.array([inputs.index(source) for source in self.sources])
         per_input = np.zeros((parts.shape[0], len(inputs), parts.shape[2]))
         np.add.at(per_input, (slice(None), owner), parts)
-        classes = np.asarray(self.estimator.classes_)
+        classes = np.asarray(self.estimator.classes_).tolist()
         if parts.shape[2] == 1:  # binary gradient boosting: one raw score, the positive class
-            explained = np.zeros(len(matrix), dtype=np.intp)
-            labels = [classes[1]] * len(matrix)
+            labels, outputs = [classes[1]] * len(predictions), [0] * len(predictions)
         else:  # one output per class: explain the predicted one
-            explained = self.tree_proba(matrix).argmax(axis=1)
-            labels = list(classes[explained])
+            labels, outputs = predictions, [classes.index(label) for label in predictions]
         return [
             {
-                "class": labels[row].item() if hasattr(labels[row], "item") else labels[row],
+                "class": label,
                 "output": self.tree_proba.output,
-                "bias": float(bias[explained[row]]),
+                "bias": float(bias[output]),
                 "contributions": {
-                    name: float(per_input[row, index, explained[row]])
-                    for index, name in enumerate(inputs)
+                    name: float(per_input[row, index, output]) for index, name in enumerate(inputs)
                 },
             }
-            for row in range(len(matrix))
+            for row, (label, output) in enumerate(zip(labels, outputs, strict=True))
         ]
 
 

@@ -132,7 +132,7 @@ class Model:
         if explain:
             return 200, {
                 "predictions": predictions,
-                "explanations": self.fast_predict.explain(columns),
+                "explanations": self.fast_predict.explain(columns, predictions),
             }
         return 200, {"predictions": predictions}
 

@@ -54,10 +54,13 @@ class _Forest:
     node_mean: np.ndarray  # per node, (nodes, outputs): the mean output of the rows it saw
 
     def leaves(
-        self, X: np.ndarray, on_step: Callable[[np.ndarray, np.ndarray], None] | None = None
+        self,
+        X: np.ndarray,
+        on_step: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
     ) -> np.ndarray:
         """The leaf each row reaches in each tree: (rows, trees) node indices. `on_step` sees
-        each level's (parent, child) slots."""
+        each level's parent and child slots, and where the parent's split column sits in the
+        flattened rows (row * width + column)."""
         values = np.ascontiguousarray(X).ravel()
         has_missing = bool(np.isnan(values).any())
         # Row r's columns start at r * width in `values`; one row needs no offset at all.
@@ -71,7 +74,7 @@ class _Forest:
                 go_right = np.where(np.isnan(value), self.missing_right[slot], go_right)
             child = self.children[slot + go_right]
             if on_step is not None:
-                on_step(slot, child)
+                on_step(slot, child, column)
             slot = child
         return slot >> 1
 
@@ -81,14 +84,12 @@ class _Forest:
         rows, width = X.shape
         outputs = self.node_mean.shape[1]
         total = np.zeros((rows * width, outputs))
-        row_start = (np.arange(rows) * width)[:, None]
 
-        def credit(parent: np.ndarray, child: np.ndarray) -> None:
+        def credit(parent: np.ndarray, child: np.ndarray, column: np.ndarray) -> None:
             change = self.node_mean[child >> 1] - self.node_mean[parent >> 1]
-            index = (row_start + self.feature[parent]).ravel()
             for output in range(outputs):
                 total[:, output] += np.bincount(
-                    index, weights=change[..., output].ravel(), minlength=rows * width
+                    column.ravel(), weights=change[..., output].ravel(), minlength=rows * width
                 )
 
         self.leaves(X, on_step=credit)
