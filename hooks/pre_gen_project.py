@@ -34,8 +34,9 @@ SENSITIVE_FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 CHOICES = {
     "ci_provider": ("github", "azure-devops", "both"),
     "network_isolation": ("private", "public"),
-    "primary_metric": ("roc_auc", "f1", "accuracy", "precision", "recall"),
-    "model_family": ("gradient_boosting", "random_forest", "logistic_regression"),
+    "task": ("classification", "regression"),
+    "primary_metric": ("roc_auc", "f1", "accuracy", "precision", "recall", "rmse", "mae", "r2", "mape"),
+    "model_family": ("gradient_boosting", "random_forest", "logistic_regression", "linear_regression"),
     "use_automl": ("no", "yes"),
     # azureml-inference-server-http (the serving runtime) supports Python up to 3.12.
     "python_version": ("3.11", "3.12"),

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import families
+from . import families, tasks
 from .errors import PipelineError
 
 PACKAGE_NAME = __name__.split(".")[0]
@@ -35,8 +35,8 @@ PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
 CONFIG_RELATIVE_PATH = Path("config") / "pipeline.yaml"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
-MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall"]
-METRIC_NAMES: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "roc_auc")
+MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall", "rmse", "mae", "r2", "mape"]
+METRIC_NAMES: tuple[str, ...] = tasks.ALL_METRICS
 # The real families, for help texts; `families.FAMILIES` (baselines included) is what validates.
 MODEL_FAMILIES: tuple[str, ...] = families.choices()
 
@@ -62,7 +62,7 @@ class _Section(BaseModel):
 
 class DataSettings(_Section):
     path: Path = Path("data/sample.csv")
-    target: str = "churned"
+    target: str = "{{ 'fare_amount' if cookiecutter.task == 'regression' else 'churned' }}"
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
 
 
@@ -104,7 +104,7 @@ class FairnessSettings(_Section):
     # true: a challenger whose primary-metric difference between groups is worse than the
     # champion's by more than `tolerance` (absolute, in metric units) is not promoted.
     gate: bool = False
-    tolerance: float = Field(0.02, ge=0.0, le=1.0)
+    tolerance: float = Field(0.02, ge=0.0)  # regression errors are in the target's units
 
     @field_validator("sensitive_features")
     @classmethod
@@ -157,7 +157,7 @@ class AutoMLSettings(_Section):
     timeout_seconds: int = Field(120, ge=1)
     # xgboost is searchable too (add it here or in the config); it costs more per trial.
     families: list[ModelFamily] = Field(
-        default_factory=lambda: ["gradient_boosting", "random_forest", "logistic_regression"],
+        default_factory=lambda: ["gradient_boosting", "random_forest", "{{ 'linear_regression' if cookiecutter.task == 'regression' else 'logistic_regression' }}"],
         min_length=1,
     )
     cv_folds: int = Field(3, ge=2)
@@ -204,7 +204,8 @@ class SweepSettings(_Section):
     sampling_algorithm: Literal["random", "grid", "bayesian"] = "random"
     # Trials are scored on a validation split of the training data with this metric.
     primary_metric: MetricName | None = None  # default: evaluation.primary_metric
-    goal: Literal["maximize", "minimize"] = "maximize"
+    # default: the metric's own direction (minimize an error such as rmse)
+    goal: Literal["maximize", "minimize"] | None = None
     early_termination: Literal["bandit", "median_stopping", "none"] = "bandit"
     max_total_trials: int = Field(8, ge=1)
     max_concurrent_trials: int = Field(2, ge=1)
@@ -394,6 +395,9 @@ class MonitoringSettings(_Section):
 
 class Settings(_Section):
     project_dir: Path
+    # What the target is: classes (classification) or a number (regression). Metrics, model
+    # families, the gate's direction, serving's output and monitoring all follow it.
+    task: tasks.Task = "{{ cookiecutter.task }}"
     seed: int = 42
     runs_dir: Path = Path(".runs")
     backend: Literal["local", "azure"] = "local"
@@ -415,6 +419,41 @@ class Settings(_Section):
     @classmethod
     def _azure_defaults(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _everything_fits_the_task(self) -> Settings:
+        """Metrics and families that cannot serve the task fail when the settings are read,
+        naming the task's choices, instead of deep inside a training run."""
+        problems = []
+        for key, metric in (
+            ("evaluation.primary_metric", self.evaluation.primary_metric),
+            ("azure.sweep.primary_metric", self.azure.sweep.primary_metric),
+        ):
+            if metric is not None and metric not in tasks.METRICS[self.task]:
+                problems.append(
+                    f"{key}: '{metric}' is not a {self.task} metric (task: {self.task}); use "
+                    f"one of {', '.join(tasks.METRICS[self.task])}"
+                )
+        named = [("model.family", self.model.family)] + [
+            ("automl.families", name) for name in self.automl.families
+        ]
+        for key, name in named:
+            if self.task not in families.FAMILIES[name].tasks():
+                problems.append(
+                    f"{key}: '{name}' has no {self.task} model (task: {self.task}); use one "
+                    f"of {', '.join(families.choices(self.task))}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def sweep_metric(self) -> str:
+        return self.azure.sweep.primary_metric or self.evaluation.primary_metric
+
+    @property
+    def sweep_goal(self) -> str:
+        return self.azure.sweep.goal or tasks.goal(self.sweep_metric)
 
     def resolve(self, path: Path) -> Path:
         """Project-relative paths become absolute, so steps work from any directory."""
@@ -454,7 +493,7 @@ class Settings(_Section):
     def fingerprint(self) -> str:
         """Hash of every setting that shapes the model (not where things are stored)."""
         shaping = self.model_dump(
-            mode="json", include={"seed", "data", "model", "evaluation", "automl"}
+            mode="json", include={"seed", "task", "data", "model", "evaluation", "automl"}
         )
         shaping["data"].pop("path")  # the data itself is hashed separately
         encoded = yaml.safe_dump(shaping, sort_keys=True).encode()

@@ -1,5 +1,5 @@
-"""Every model family, declared once: its estimator, its AutoML search space, Azure AutoML's
-name for it, and whether it trains on a GPU.
+"""Every model family, declared once: its classifier and its regressor (a family may offer one
+task only), its AutoML search space, Azure AutoML's names for it, and whether it trains on a GPU.
 
 Config validation, training, the local AutoML search, the Azure AutoML job and the pipeline's
 compute placement all read `FAMILIES`, so a new family is one `register(ModelFamily(...))`
@@ -15,8 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import PipelineError
+from .tasks import TASKS, Task
 
 Params = dict[str, Any]
+# (params from model.params or the search, seed) -> an unfitted scikit-learn estimator that
+# takes the preprocessed columns.
+Builder = Callable[[Params, int], Any]
 
 
 def _nothing_to_tune(trial: Any) -> Params:
@@ -26,9 +30,8 @@ def _nothing_to_tune(trial: Any) -> Params:
 @dataclass(frozen=True)
 class ModelFamily:
     name: str
-    # (params from model.params or the search, seed) -> an unfitted scikit-learn estimator that
-    # takes the preprocessed columns.
-    build: Callable[[Params, int], Any]
+    # The classifier; None: the family offers regression only.
+    build: Builder | None
     # An optuna trial -> the parameters one AutoML trial tries: the few that matter most.
     search_space: Callable[[Any], Params] = _nothing_to_tune
     # Azure AutoML's algorithm name (allowed_training_algorithms); None: not searched there.
@@ -43,6 +46,30 @@ class ModelFamily:
     baseline: bool = False
     # What the model card says this family cannot do (one sentence).
     limitations: str = ""
+    # The regressor counterpart (same parameters, same search space); None: classification only.
+    regressor: Builder | None = None
+    # Azure AutoML's regression algorithm name; None: not searched there.
+    automl_regressor_name: str | None = None
+
+    def tasks(self) -> tuple[Task, ...]:
+        return tuple(t for t in TASKS if self._builder(t) is not None)
+
+    def builder(self, task: Task) -> Builder:
+        """The estimator builder for the task, or a clear error naming the families that
+        offer it."""
+        found = self._builder(task)
+        if found is None:
+            offered = ", ".join(choices(task))
+            raise PipelineError(
+                f"Model family '{self.name}' has no {task} model: use one of {offered}"
+            )
+        return found
+
+    def automl(self, task: Task) -> str | None:
+        return self.automl_name if task == "classification" else self.automl_regressor_name
+
+    def _builder(self, task: Task) -> Builder | None:
+        return self.build if task == "classification" else self.regressor
 
 
 FAMILIES: dict[str, ModelFamily] = {}
@@ -61,9 +88,14 @@ def get(name: str) -> ModelFamily:
         raise PipelineError(f"Unknown model family '{name}': use {', '.join(FAMILIES)}") from None
 
 
-def choices() -> tuple[str, ...]:
-    """The real families (baselines left out), for help texts and the AutoML default."""
-    return tuple(name for name, family in FAMILIES.items() if not family.baseline)
+def choices(task: Task | None = None) -> tuple[str, ...]:
+    """The real families (baselines left out) offering the task (any task: None), for help
+    texts and the AutoML default."""
+    return tuple(
+        name
+        for name, family in FAMILIES.items()
+        if not family.baseline and (task is None or task in family.tasks())
+    )
 
 
 # --- the built-in families -----------------------------------------------------------------
@@ -84,10 +116,25 @@ def _gradient_boosting_space(trial: Any) -> Params:
     }
 
 
+def _gradient_boosting_regressor(params: Params, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    return HistGradientBoostingRegressor(random_state=seed, **params)
+
+
 def _random_forest(params: Params, seed: int) -> Any:
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(
+        **{"n_estimators": 100, "min_samples_leaf": 2, "n_jobs": 1, **params},
+        random_state=seed,
+    )
+
+
+def _random_forest_regressor(params: Params, seed: int) -> Any:
+    from sklearn.ensemble import RandomForestRegressor
+
+    return RandomForestRegressor(
         **{"n_estimators": 100, "min_samples_leaf": 2, "n_jobs": 1, **params},
         random_state=seed,
     )
@@ -111,10 +158,26 @@ def _logistic_regression_space(trial: Any) -> Params:
     return {"C": trial.suggest_float("C", 1e-3, 100.0, log=True)}
 
 
+def _linear_regression(params: Params, seed: int) -> Any:
+    from sklearn.linear_model import Ridge
+
+    return Ridge(**{"alpha": 1.0, **params}, random_state=seed)
+
+
+def _linear_regression_space(trial: Any) -> Params:
+    return {"alpha": trial.suggest_float("alpha", 1e-3, 100.0, log=True)}
+
+
 def _xgboost(params: Params, seed: int) -> Any:
     from .xgboost_model import XGBoostClassifier
 
     return XGBoostClassifier(params=dict(params), random_state=seed)
+
+
+def _xgboost_regressor(params: Params, seed: int) -> Any:
+    from .xgboost_model import XGBoostRegressor
+
+    return XGBoostRegressor(params=dict(params), random_state=seed)
 
 
 def _xgboost_space(trial: Any) -> Params:
@@ -132,6 +195,12 @@ def _dummy(params: Params, seed: int) -> Any:
     return DummyClassifier(**{"strategy": "prior", **params})
 
 
+def _dummy_regressor(params: Params, seed: int) -> Any:
+    from sklearn.dummy import DummyRegressor
+
+    return DummyRegressor(**{"strategy": "mean", **params})
+
+
 TREE_TYPES = ("sklearn.tree._tree.Tree",)
 register(
     ModelFamily(
@@ -139,6 +208,8 @@ register(
         _gradient_boosting,
         _gradient_boosting_space,
         automl_name="GradientBoosting",
+        regressor=_gradient_boosting_regressor,
+        automl_regressor_name="GradientBoosting",
         trusted_types=("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",),
         limitations="Boosted trees on binned values: predictions are flat outside the value "
         "range seen in training (no extrapolation).",
@@ -150,9 +221,12 @@ register(
         _random_forest,
         _random_forest_space,
         automl_name="RandomForest",
+        regressor=_random_forest_regressor,
+        automl_regressor_name="RandomForest",
         trusted_types=TREE_TYPES,
         limitations="Averaged trees: predictions are flat outside the value range seen in "
-        "training, and predicted probabilities rarely come close to 0 or 1.",
+        "training, and predicted probabilities rarely come close to 0 or 1 (regression: "
+        "predictions stay inside the range of the training targets).",
     )
 )
 register(
@@ -166,6 +240,19 @@ register(
         "missed unless engineered into the data.",
     )
 )
+# Logistic regression's counterpart for a numeric target: ridge (L2-penalized) least squares.
+register(
+    ModelFamily(
+        "linear_regression",
+        None,
+        _linear_regression_space,
+        scale_numeric=True,
+        regressor=_linear_regression,
+        automl_regressor_name="ElasticNet",
+        limitations="Linear in the encoded columns: interactions and non-linear effects are "
+        "missed, and a skewed target gives skewed errors.",
+    )
+)
 register(
     ModelFamily(
         "xgboost",
@@ -173,24 +260,30 @@ register(
         _xgboost_space,
         automl_name="XGBoostClassifier",
         gpu=True,
+        regressor=_xgboost_regressor,
+        automl_regressor_name="XGBoostRegressor",
         # This package's label-encoding wrapper, the estimator, and its booster, which skops
         # stores as XGBoost's own binary model format (not pickle).
         trusted_types=(
             f"{__name__.rsplit('.', 1)[0]}.xgboost_model.XGBoostClassifier",
+            f"{__name__.rsplit('.', 1)[0]}.xgboost_model.XGBoostRegressor",
             "xgboost.sklearn.XGBClassifier",
+            "xgboost.sklearn.XGBRegressor",
             "xgboost.core.Booster",
         ),
         limitations="Boosted trees: predictions are flat outside the value range seen in "
         "training (no extrapolation).",
     )
 )
-# Predicts the class priors: a baseline every real model must beat, and a deliberately worse
-# challenger for trying the champion gate.
+# Predicts the class priors (regression: the training mean): a baseline every real model must
+# beat, and a deliberately worse challenger for trying the champion gate.
 register(
     ModelFamily(
         "dummy",
         _dummy,
         baseline=True,
-        limitations="A baseline that ignores every column and predicts the class priors.",
+        regressor=_dummy_regressor,
+        limitations="A baseline that ignores every column and predicts the class priors "
+        "(regression: the mean target).",
     )
 )

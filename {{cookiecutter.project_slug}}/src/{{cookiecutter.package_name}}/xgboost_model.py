@@ -1,4 +1,4 @@
-"""The xgboost family's estimator: any label type, on the GPU when one is visible."""
+"""The xgboost family's estimators: any label type, on the GPU when one is visible."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelEncoder
 
 
@@ -43,15 +43,7 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
 
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
-        self.device_ = "cuda" if gpu_visible() else "cpu"
-        settings = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1, "n_jobs": 1}
-        self.model_ = XGBClassifier(
-            **{**settings, **(self.params or {})},
-            device=self.device_,
-            random_state=self.random_state,
-        )
-        self.model_.fit(X, encoder.transform(y))
-        self.model_.set_params(device="cpu")
+        self.device_, self.model_ = _fit(XGBClassifier, self, X, encoder.transform(y))
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -59,3 +51,32 @@ class XGBoostClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class XGBoostRegressor(RegressorMixin, BaseEstimator):
+    """XGBoost for a numeric target, on the GPU when one is visible (see XGBoostClassifier)."""
+
+    def __init__(self, params: dict[str, Any] | None = None, random_state: int = 0) -> None:
+        self.params = params
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> XGBoostRegressor:
+        from xgboost import XGBRegressor
+
+        self.device_, self.model_ = _fit(XGBRegressor, self, X, np.asarray(y, dtype=float))
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return np.asarray(self.model_.predict(X), dtype=float)
+
+
+def _fit(estimator: Any, owner: Any, X: Any, y: Any) -> tuple[str, Any]:
+    """Fit on the GPU when visible, then move the booster to the CPU for serving anywhere."""
+    device = "cuda" if gpu_visible() else "cpu"
+    settings = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.1, "n_jobs": 1}
+    model = estimator(
+        **{**settings, **(owner.params or {})}, device=device, random_state=owner.random_state
+    )
+    model.fit(X, y)
+    model.set_params(device="cpu")
+    return device, model
