@@ -99,6 +99,31 @@ def multiclass_frame(rows: int = 600, seed: int = 7) -> pd.DataFrame:
     return frame
 
 
+def amount_frame(rows: int = 600, seed: int = 11) -> pd.DataFrame:
+    """A right-skewed positive amount (like a fare) from numeric, categorical and boolean
+    features, with missing values: the unit tests' regression data."""
+    rng = np.random.default_rng(seed)
+    distance = rng.gamma(2.0, 3.0, rows)
+    zone = rng.choice(["north", "centre", "south"], rows, p=[0.3, 0.5, 0.2])
+    night = rng.choice([True, False], rows, p=[0.25, 0.75])
+    noise_column = rng.normal(0, 1, rows)
+    amount = (3.0 + 2.2 * distance + 4.0 * (zone == "centre") + 2.5 * night) * rng.lognormal(
+        0, 0.12, rows
+    )
+    frame = pd.DataFrame(
+        {
+            "distance": distance,
+            "zone": zone,
+            "night": night,
+            "noise": noise_column,
+            "amount": np.round(amount, 2),
+        }
+    )
+    frame.loc[rng.uniform(size=rows) < 0.05, "distance"] = np.nan
+    frame.loc[rng.uniform(size=rows) < 0.05, "zone"] = None
+    return frame
+
+
 @pytest.fixture(scope="session")
 def aml():
     """azure-ai-ml, imported once per test session (about 12 s)."""

@@ -15,7 +15,7 @@ from {{ cookiecutter.package_name }}.data import DataError, load_table, split_ta
 
 def load_and_validate(path: Path, target: str = "y") -> pd.DataFrame:
     frame = load_table(path)
-    validate_table(frame, target, path)
+    validate_table(frame, target, path, "classification")
     return frame
 
 
@@ -66,23 +66,23 @@ def test_date_columns_are_rejected_with_advice(tmp_path: Path) -> None:
         {"signup": pd.date_range("2024-01-01", periods=4), "a": range(4), "y": [0, 1, 0, 1]}
     )
     with pytest.raises(DataError, match=r"signup .* dates/times"):
-        validate_table(frame, "y", tmp_path / "d.parquet")
+        validate_table(frame, "y", tmp_path / "d.parquet", "classification")
 
 
 def test_missing_target_values_and_tiny_classes(tmp_path: Path) -> None:
     frame = pd.DataFrame({"a": range(5), "y": [0, 1, None, 0, 1]})
     with pytest.raises(DataError, match="missing value"):
-        validate_table(frame, "y", tmp_path / "d.csv")
+        validate_table(frame, "y", tmp_path / "d.csv", "classification")
     frame = pd.DataFrame({"a": range(5), "y": [0, 0, 0, 0, 1]})
     with pytest.raises(DataError, match="fewer than 2 rows"):
-        validate_table(frame, "y", tmp_path / "d.csv")
+        validate_table(frame, "y", tmp_path / "d.csv", "classification")
 
 
 def test_split_is_stratified_and_reproducible() -> None:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=300), "y": rng.choice(["p", "q", "r"], 300)})
-    train, test = split_table(frame, "y", 0.25, seed=3)
-    again_train, again_test = split_table(frame, "y", 0.25, seed=3)
+    train, test = split_table(frame, "y", 0.25, seed=3, task="classification")
+    again_train, again_test = split_table(frame, "y", 0.25, seed=3, task="classification")
     pd.testing.assert_frame_equal(train, again_train)
     pd.testing.assert_frame_equal(test, again_test)
     assert len(test) == 75

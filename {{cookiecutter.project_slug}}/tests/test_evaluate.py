@@ -15,9 +15,9 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from {{ cookiecutter.package_name }}.evaluate import (
     Predictions,
-    classification_metrics,
     decide,
     paired_bootstrap_interval,
+    score_predictions,
 )
 from {{ cookiecutter.package_name }}.plots import write_plots
 from {{ cookiecutter.package_name }}.train import build_model
@@ -29,7 +29,7 @@ def test_binary_metrics_use_the_second_class_as_positive() -> None:
     y = pd.Series(["no", "no", "yes", "yes", "yes"])
     predicted = np.array(["no", "yes", "yes", "yes", "no"])
     proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
-    metrics = classification_metrics(y, predicted, proba, np.array(["no", "yes"]))
+    metrics = score_predictions(Predictions(predicted, proba, np.array(["no", "yes"])), y)
     assert metrics["accuracy"] == pytest.approx(0.6)
     assert metrics["precision"] == pytest.approx(2 / 3)
     assert metrics["recall"] == pytest.approx(2 / 3)
@@ -50,7 +50,7 @@ def test_multiclass_metrics_are_macro_averaged_one_vs_rest() -> None:
         ]
     )
     predicted = classes[proba.argmax(axis=1)]
-    metrics = classification_metrics(y, predicted, proba, classes)
+    metrics = score_predictions(Predictions(predicted, proba, classes), y)
     assert metrics["f1"] == pytest.approx(f1_score(y, predicted, average="macro"))
     expected_auc = roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=classes)
     assert metrics["roc_auc"] == pytest.approx(expected_auc)
@@ -98,8 +98,9 @@ def test_promotion_implies_a_strict_gain_of_at_least_the_minimum(
 def test_plots_are_written_for_multiclass_data(tmp_path: Path) -> None:
     frame = multiclass_frame(rows=300)
     X, y = frame.drop(columns=["grade"]), frame["grade"]
-    model = build_model("logistic_regression", {}, 0, X).fit(X, y)
-    importances = write_plots(model, X, y, seed=0, plots_dir=tmp_path)
+    model = build_model("logistic_regression", {}, 0, X, "classification").fit(X, y)
+    predictions = Predictions.of(model, X, "classification")
+    importances = write_plots(model, X, y, predictions, seed=0, plots_dir=tmp_path)
     for name in ("confusion_matrix.png", "roc_curve.png", "feature_importance.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert set(importances) == set(X.columns)
@@ -147,7 +148,8 @@ def test_paired_bootstrap_interval_separates_a_real_gain_from_none() -> None:
 @pytest.mark.parametrize("classes", [["no", "yes"], ["a", "b", "c"]], ids=["binary", "multiclass"])
 def test_bootstrap_metrics_match_scikit_learn(classes: list[str]) -> None:
     """The bootstrap's numpy metrics equal metric_value's scikit-learn ones on the same rows."""
-    from {{ cookiecutter.package_name }}.evaluate import METRICS, _encoded, _metric_on_rows, metric_value
+    from {{ cookiecutter.package_name }}.evaluate import _encoded, _metric_on_rows, metric_value
+    from {{ cookiecutter.package_name }}.tasks import METRICS
 
     labels = np.array(classes)
     rng = np.random.default_rng(3)
@@ -160,6 +162,6 @@ def test_bootstrap_metrics_match_scikit_learn(classes: list[str]) -> None:
         predicted = labels[proba.argmax(axis=1)]
         predicted[:5] = labels[0]
         encoded = _encoded(y, Predictions(predicted, proba, labels))
-        for metric in METRICS:
+        for metric in METRICS["classification"]:
             expected = metric_value(metric, y, predicted, proba, labels)
             assert _metric_on_rows(metric, *encoded, np.arange(rows)) == pytest.approx(expected)

@@ -184,8 +184,9 @@ def test_a_biased_challenger_is_refused_only_when_the_gate_is_on(gate: bool) -> 
         assert not decision.promote
         assert decision.fairness == "refused"
         assert decision.reason == (
-            "challenger accuracy=0.8000 vs champion v3 accuracy=0.7500 (gain +0.0500, minimum "
-            "0.0100), but its accuracy differs more between groups than the champion's beyond "
+            "challenger accuracy=0.8000 vs champion v3 accuracy=0.7500 (higher is better; gain "
+            "+0.0500, minimum 0.0100), but its accuracy differs more between groups than the "
+            "champion's beyond "
             "evaluation.fairness.tolerance: 'group': accuracy difference between groups 0.4000 "
             "vs champion's 0.0000 (worse by 0.4000, tolerance 0.0200): champion kept"
         )
@@ -266,7 +267,7 @@ def test_the_model_card_states_data_metrics_fairness_limitations_and_lineage() -
         "## Lineage",
     ]
     assert "- Rows: 200 (160 training, 40 holdout)" in card
-    assert "| accuracy | 0.8000 | 0.7500 |" in card
+    assert "| accuracy (higher is better) | 0.8000 | 0.7500 |" in card
     assert "95% bootstrap interval [0.6750, 0.9250] (1000 resamples of the 40 holdout rows)" in card
     assert "| A | 20 | 1.0000 | 0.5000 |" in card
     assert "| B | 20 | 0.6000 | 0.5000 |" in card

@@ -63,7 +63,7 @@ def test_other_estimators_keep_their_own_predict() -> None:
 def test_the_fast_path_of_a_trained_family_uses_verified_trees(family: str) -> None:
     frame = multiclass_frame(rows=400)
     X, y = frame.drop(columns=["grade"]), frame["grade"]
-    model = train_builtin(X, y, family=family, params={}, seed=0)
+    model = train_builtin(X, y, family=family, params={}, seed=0, task="classification")
     fast = fastpath.compile_fast_path(model)
     assert fast is not None and fast.tree_proba is not None
     assert fastpath.tree_parity(model, fast, X) <= 1e-12
@@ -79,7 +79,7 @@ def saved(tmp_path, family: str = "gradient_boosting"):
 
     frame = multiclass_frame(rows=400)
     X, y = frame.drop(columns=["grade"]), frame["grade"]
-    model = train_builtin(X, y, family=family, params={}, seed=0)
+    model = train_builtin(X, y, family=family, params={}, seed=0, task="classification")
     save_model(model, tmp_path / "model", X, builtin_trusted_types())
     save_reference(X, model, tmp_path / "model", rows=300, seed=0)
     return model, X

@@ -28,7 +28,7 @@ def data() -> tuple[pd.DataFrame, pd.Series]:
 @pytest.mark.parametrize("family", ["gradient_boosting", "random_forest", "logistic_regression"])
 def test_each_family_learns_from_raw_columns_with_missing_values(family, data) -> None:
     X, y = data
-    model = train_builtin(X, y, family=family, params={}, seed=0)
+    model = train_builtin(X, y, family=family, params={}, seed=0, task="classification")
     assert model.score(X, y) > 0.6  # three balanced-ish classes: chance is about 0.33
     unseen = X.head(3).assign(colour=["purple", None, "red"], weight=[None, 1.0, None])
     assert model.predict_proba(unseen).shape == (3, 3)
@@ -36,13 +36,13 @@ def test_each_family_learns_from_raw_columns_with_missing_values(family, data) -
 
 def test_dummy_baseline_predicts_the_majority_class(data) -> None:
     X, y = data
-    model = train_builtin(X, y, family="dummy", params={}, seed=0)
+    model = train_builtin(X, y, family="dummy", params={}, seed=0, task="classification")
     assert set(model.predict(X)) == {y.mode()[0]}
 
 
 def test_columns_are_split_by_type_by_name(data) -> None:
     X, _ = data
-    transformer = build_model("random_forest", {}, 0, X).named_steps["preprocess"]
+    transformer = build_model("random_forest", {}, 0, X, "classification").named_steps["preprocess"]
     columns = {name: cols for name, _, cols in transformer.transformers}
     assert columns == {
         "numeric": ["weight", "height"],
@@ -56,7 +56,7 @@ def test_boolean_columns_are_one_hot_encoded() -> None:
     flag = rng.choice([True, False], 200)
     X = pd.DataFrame({"amount": rng.normal(size=200), "flag": flag})
     y = pd.Series(np.where(flag, "yes", "no"))
-    model = train_builtin(X, y, family="logistic_regression", params={}, seed=0)
+    model = train_builtin(X, y, family="logistic_regression", params={}, seed=0, task="classification")
     assert model.score(X, y) == 1.0
     unseen = pd.DataFrame({"amount": [0.0, 0.1], "flag": [True, None]})
     assert model.predict_proba(unseen).shape == (2, 2)
@@ -65,9 +65,9 @@ def test_boolean_columns_are_one_hot_encoded() -> None:
 def test_unknown_family_and_bad_params_are_named(data) -> None:
     X, y = data
     with pytest.raises(TrainingError, match="Unknown model family 'svm'"):
-        build_model("svm", {}, 0, X)
+        build_model("svm", {}, 0, X, "classification")
     with pytest.raises(TrainingError, match=r"Invalid model\.params for random_forest"):
-        train_builtin(X, y, family="random_forest", params={"n_trees": 3}, seed=0)
+        train_builtin(X, y, family="random_forest", params={"n_trees": 3}, seed=0, task="classification")
 
 
 def test_custom_training_function_from_a_file(tmp_path: Path, data) -> None:
@@ -79,7 +79,7 @@ def test_custom_training_function_from_a_file(tmp_path: Path, data) -> None:
     function = load_training_function("my_training.py:train", project_dir=tmp_path)
     X, y = data
     model = train_custom(
-        function, X, y, params={"strategy": "most_frequent"}, seed=0, spec="my_training.py:train"
+        function, X, y, params={"strategy": "most_frequent"}, seed=0, spec="my_training.py:train", task="classification"
     )
     assert set(model.predict(X)) == {y.mode()[0]}
 
@@ -98,6 +98,6 @@ def test_custom_training_function_errors_name_the_spec(tmp_path: Path, data) -> 
         load_training_function("sklearn.dummy:nope", project_dir=tmp_path)
     X, y = data
     with pytest.raises(TrainingError, match=r"returned str, which has no predict\(\)"):
-        train_custom(lambda X, y, **_: "oops", X, y, params={}, seed=0, spec="x:y")
+        train_custom(lambda X, y, **_: "oops", X, y, params={}, seed=0, spec="x:y", task="classification")
     with pytest.raises(TrainingError, match="unfitted DummyClassifier"):
-        train_custom(lambda X, y, **_: DummyClassifier(), X, y, params={}, seed=0, spec="x:y")
+        train_custom(lambda X, y, **_: DummyClassifier(), X, y, params={}, seed=0, spec="x:y", task="classification")

@@ -1,7 +1,9 @@
 """AutoML: search model families and hyperparameters with optuna, within a trial/time budget.
 
 Each candidate is scored by cross-validation on the training split only (the holdout stays
-untouched for the champion gate) and logged as a child MLflow run when a run is active.
+untouched for the champion gate) and logged as a child MLflow run when a run is active. The
+metric names the task (tasks.py): its families' regressors are searched for an error such as
+RMSE, minimized.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import mlflow
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
+from . import tasks
 from .evaluate import score_model
 from .families import get as declared_family
 from .train import build_model
@@ -37,12 +40,15 @@ def cross_validated_score(
     folds: int,
     seed: int,
 ) -> float:
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    task = tasks.task_of(metric)
+    kind = StratifiedKFold if task == "classification" else KFold
+    splitter = kind(n_splits=folds, shuffle=True, random_state=seed)
     scores = []
     for train_index, valid_index in splitter.split(X, y):
         train_X, train_y = X.iloc[train_index], y.iloc[train_index]
-        model = build_model(family, params, seed, train_X).fit(train_X, train_y)
-        scores.append(score_model(model, X.iloc[valid_index], y.iloc[valid_index])[metric])
+        model = build_model(family, params, seed, train_X, task).fit(train_X, train_y)
+        valid_X, valid_y = X.iloc[valid_index], y.iloc[valid_index]
+        scores.append(score_model(model, valid_X, valid_y, task)[metric])
     return float(np.mean(scores))
 
 
@@ -57,7 +63,7 @@ def search(
     folds: int,
     seed: int,
 ) -> SearchResult:
-    """Best family and parameters by mean cross-validated `metric` (higher is better).
+    """Best family and parameters by mean cross-validated `metric`, in its direction.
 
     Seeded, so a search limited by `n_trials` (not by the timeout) is reproducible.
     """
@@ -78,7 +84,9 @@ def search(
                 mlflow.log_metric(f"cv_{metric}", score)
         return score
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(
+        direction=tasks.goal(metric), sampler=optuna.samplers.TPESampler(seed=seed)
+    )
     study.optimize(objective, n_trials=n_trials, timeout=timeout_seconds)
     best = study.best_trial
     params = {key: value for key, value in best.params.items() if key != "family"}

@@ -373,8 +373,9 @@ class QualitySettings(_Section):
 
     # Where `monitor feedback` keeps the outcomes it matched to logged requests.
     feedback_path: Path = Path(".mlflow/feedback")
-    # The serving version is degraded when even the upper end of its live metric's confidence
-    # interval is below its own holdout evaluation minus this margin (in metric units).
+    # The serving version is degraded when even the best end of its live metric's confidence
+    # interval is worse than its own holdout evaluation by more than this margin (in metric
+    # units: for rmse or mae, the target's units).
     margin: float = Field(0.05, ge=0.0)
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
     resamples: int = Field(1000, ge=100, le=100_000)

@@ -6,12 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_datetime64_any_dtype
+from pandas.api.types import is_bool_dtype, is_datetime64_any_dtype, is_numeric_dtype
 from sklearn.model_selection import train_test_split
 
 from .errors import PipelineError
+from .tasks import Task
 
 READERS = {".csv": pd.read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+# A numeric target with at most this many distinct whole numbers looks like class labels or a
+# small count: regression is allowed, with a warning that names classification.
+FEW_TARGET_VALUES = 10
+# Regression splits stratify on this many quantile bands of the target, so a skewed target's
+# tail is in both halves.
+TARGET_BANDS = 10
 
 
 class DataError(PipelineError):
@@ -50,8 +57,9 @@ def missing_as_nan(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def validate_table(frame: pd.DataFrame, target: str, source: Path) -> None:
-    """Reject data the pipeline cannot learn from, before any model is trained."""
+def validate_table(frame: pd.DataFrame, target: str, source: Path, task: Task) -> list[str]:
+    """Reject data the pipeline cannot learn from, before any model is trained; return
+    warnings about data it can learn from but that may be meant otherwise."""
     if target not in frame.columns:
         columns = ", ".join(map(str, frame.columns[:20]))
         raise DataError(
@@ -73,20 +81,63 @@ def validate_table(frame: pd.DataFrame, target: str, source: Path) -> None:
     if frame[target].isna().any():
         count = int(frame[target].isna().sum())
         raise DataError(f"Target column '{target}' has {count} missing value(s) in {source}")
+    if len(frame.columns) < 2:
+        raise DataError(f"{source} has no feature columns besides the target '{target}'")
+    if task == "regression":
+        return _check_numeric_target(frame[target], source)
+    _check_classes(frame, target, source)
+    return []
+
+
+def _check_classes(frame: pd.DataFrame, target: str, source: Path) -> None:
     counts = frame[target].value_counts()
     if len(counts) < 2:
         raise DataError(
             f"Target column '{target}' in {source} has a single class "
             f"({counts.index[0]!r}): classification needs at least two"
         )
-    if len(frame.columns) < 2:
-        raise DataError(f"{source} has no feature columns besides the target '{target}'")
     rare = counts[counts < 2]
     if not rare.empty:
         raise DataError(
             f"Target classes {list(rare.index)} in {source} have fewer than 2 rows: "
             "a stratified train/test split needs at least 2 of each class"
         )
+
+
+def _check_numeric_target(values: pd.Series, source: Path) -> list[str]:
+    """A regression target must be numbers that vary; few distinct whole numbers get a
+    warning, two values are refused (that is a class label)."""
+    name = values.name
+    switch = "set task: classification in config/pipeline.yaml"
+    if is_bool_dtype(values) or not is_numeric_dtype(values):
+        example = values.iloc[0]
+        raise DataError(
+            f"Target column '{name}' in {source} holds {values.dtype} values (e.g. {example!r}), "
+            f"but task is regression, which predicts numbers: {switch} to predict classes, "
+            "or convert the column to numbers"
+        )
+    numbers = values.astype(float)
+    if not np.isfinite(numbers).all():
+        raise DataError(f"Target column '{name}' in {source} has infinite values")
+    distinct = numbers.nunique()
+    if distinct < 2:
+        raise DataError(
+            f"Target column '{name}' in {source} has a single value ({numbers.iloc[0]!r}): "
+            "regression needs a target that varies"
+        )
+    if distinct == 2:
+        raise DataError(
+            f"Target column '{name}' in {source} has only two values "
+            f"({', '.join(map(repr, sorted(numbers.unique())))}): that is a class label, not a "
+            f"quantity; {switch}"
+        )
+    whole = bool((numbers == numbers.round()).all())
+    if whole and distinct <= FEW_TARGET_VALUES:
+        return [
+            f"Target column '{name}' has only {distinct} distinct whole numbers: if these are "
+            f"classes rather than a quantity, {switch}"
+        ]
+    return []
 
 
 def check_sensitive_columns(
@@ -112,12 +163,17 @@ def check_sensitive_columns(
 
 
 def split_table(
-    frame: pd.DataFrame, target: str, test_size: float, seed: int
+    frame: pd.DataFrame, target: str, test_size: float, seed: int, task: Task
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stratified split, so both halves keep every class; the seed makes it reproducible."""
+    """Stratified split, so both halves keep every class (regression: every quantile band of
+    the target); the seed makes it reproducible."""
+    strata = frame[target]
+    if task == "regression":
+        bands = min(TARGET_BANDS, max(1, int(len(frame) * min(test_size, 1 - test_size)) // 2))
+        strata = pd.qcut(frame[target].rank(method="first"), bands, labels=False)
     try:
         train, test = train_test_split(
-            frame, test_size=test_size, random_state=seed, stratify=frame[target]
+            frame, test_size=test_size, random_state=seed, stratify=strata
         )
     except ValueError as error:
         raise DataError(f"Cannot split the data with test_size={test_size}: {error}") from None

@@ -20,10 +20,15 @@ PREDICTION_COLUMN = "_prediction"
 def save_reference(
     features: pd.DataFrame, model: Any, model_dir: Path, rows: int, seed: int
 ) -> Path:
-    """Write up to `rows` training rows (a seeded sample above that) with their predictions."""
+    """Write up to `rows` training rows (a seeded sample above that) with their predictions:
+    class labels as text, a regressor's numbers as floats (drift tests them as numbers)."""
     sample = features if len(features) <= rows else features.sample(rows, random_state=seed)
     reference = sample.reset_index(drop=True)
-    reference[PREDICTION_COLUMN] = pd.Series(model.predict(sample)).astype(str).to_numpy()
+    predicted = pd.Series(model.predict(sample))
+    regression = not hasattr(model, "predict_proba")
+    reference[PREDICTION_COLUMN] = (
+        predicted.astype(float) if regression else predicted.astype(str)
+    ).to_numpy()
     path = model_dir / REFERENCE_FILE
     reference.to_parquet(path, index=False)
     return path

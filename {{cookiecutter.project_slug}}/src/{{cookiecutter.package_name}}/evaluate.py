@@ -5,6 +5,9 @@ compares two sets of aggregate numbers and has no paired test. So the gate is an
 side-effect-free comparator (the same numbers always give the same decision) with an optional
 paired bootstrap interval computed from both models' predictions on the same holdout rows, and
 an optional fairness condition (`DisparityCheck`, computed in fairness.py).
+
+Both tasks share this code: a score's direction (an error such as RMSE is better when lower)
+comes from tasks.py, and every comparison is made on the challenger's gain in that direction.
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ from scipy.stats import rankdata
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
+    mean_absolute_error,
+    mean_absolute_percentage_error,
     precision_score,
+    r2_score,
     recall_score,
     roc_auc_score,
+    root_mean_squared_error,
 )
 
-from .train import Classifier
+from . import tasks
+from .tasks import Task
+from .train import Model
 
 
 @dataclass(frozen=True)
@@ -39,8 +48,9 @@ class Decision:
     champion_score: float | None
     champion_version: str | None
     min_improvement: float
-    # The paired test on the holdout: "none" or "paired_bootstrap", its interval of
-    # (challenger - champion), its confidence level, and the number of holdout rows.
+    # The paired test on the holdout: "none" or "paired_bootstrap", its interval of the gain
+    # (challenger - champion, negated for an error metric: > 0 is better), its confidence
+    # level, and the number of holdout rows.
     test: str = "none"
     interval: tuple[float, float] | None = None
     confidence: float | None = None
@@ -90,14 +100,29 @@ class DisparityCheck:
 
 @dataclass(frozen=True)
 class Predictions:
-    """One model's outputs on the holdout: what every metric and the paired test need."""
+    """One model's outputs on the holdout: what every metric and the paired test need. A
+    regression model's have numbers in `predicted`, no class probabilities (zero columns) and
+    no classes."""
 
     predicted: np.ndarray
     proba: np.ndarray
     classes: np.ndarray
 
+    @property
+    def task(self) -> Task:
+        return "classification" if len(self.classes) else "regression"
+
     @classmethod
-    def of(cls, model: Classifier, X: pd.DataFrame) -> Predictions:
+    def of(cls, model: Model, X: pd.DataFrame, task: Task) -> Predictions:
+        """Raises TypeError when the model cannot do the task (e.g. a classifier champion
+        scored for a regression project), so the caller can report it."""
+        if task == "regression":
+            if hasattr(model, "predict_proba"):
+                raise TypeError(f"{type(model).__name__} is a classifier, the task is regression")
+            predicted = np.asarray(model.predict(X), dtype=float)
+            return cls(predicted, np.empty((len(predicted), 0)), np.empty(0))
+        if not hasattr(model, "predict_proba"):
+            raise TypeError(f"{type(model).__name__} has no predict_proba: not a classifier")
         classes = np.asarray(model.classes_)  # type: ignore[attr-defined]
         return cls(np.asarray(model.predict(X)), np.asarray(model.predict_proba(X)), classes)
 
@@ -106,7 +131,10 @@ def metric_value(
     name: str, y_true: Any, y_pred: np.ndarray, proba: np.ndarray, classes: np.ndarray
 ) -> float:
     """One metric; binary uses the second class as positive, multiclass macro averages and
-    one-vs-rest ROC AUC."""
+    one-vs-rest ROC AUC; regression metrics compare numbers (MAPE as scikit-learn defines it:
+    a zero target counts with a tiny denominator, so prefer another metric for such data)."""
+    if name in tasks.METRICS["regression"]:
+        return _regression_metric(name, np.asarray(y_true, dtype=float), np.asarray(y_pred))
     binary = len(classes) == 2
     averaging: dict[str, Any] = (
         {"average": "binary", "pos_label": classes[1]} if binary else {"average": "macro"}
@@ -124,7 +152,16 @@ def metric_value(
     return float(roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes))
 
 
-METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+def _regression_metric(name: str, y: np.ndarray, predicted: np.ndarray) -> float:
+    if name == "rmse":
+        return float(root_mean_squared_error(y, predicted))
+    if name == "mae":
+        return float(mean_absolute_error(y, predicted))
+    if name == "mape":
+        return float(mean_absolute_percentage_error(y, predicted))
+    if len(y) < 2 or np.all(y == y[0]):  # R² is undefined without target variance
+        return math.nan
+    return float(r2_score(y, predicted))
 
 
 def metric_on_rows(
@@ -132,23 +169,23 @@ def metric_on_rows(
 ) -> Callable[[np.ndarray], float]:
     """`metric_value` as a function of row positions (NaN where undefined on those rows, e.g.
     ROC AUC on rows of a single class): for scoring subsets such as groups or resamples."""
+    if predictions.task == "regression":
+        actual, predicted = np.asarray(y, dtype=float), predictions.predicted
+        return lambda rows: _regression_on_rows(metric, actual[rows], predicted[rows])
     side = _encoded(np.asarray(y), predictions)
     return lambda rows: _metric_on_rows(metric, *side, np.asarray(rows))
 
 
-def classification_metrics(
-    y_true: pd.Series, y_pred: np.ndarray, proba: np.ndarray, classes: np.ndarray
-) -> dict[str, float]:
-    """accuracy, precision, recall, f1, roc_auc (see `metric_value`)."""
-    return {name: metric_value(name, y_true, y_pred, proba, classes) for name in METRICS}
-
-
 def score_predictions(predictions: Predictions, y: pd.Series) -> dict[str, float]:
-    return classification_metrics(y, predictions.predicted, predictions.proba, predictions.classes)
+    """Every metric of the predictions' task (see `metric_value`)."""
+    return {
+        name: metric_value(name, y, predictions.predicted, predictions.proba, predictions.classes)
+        for name in tasks.METRICS[predictions.task]
+    }
 
 
-def score_model(model: Classifier, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    return score_predictions(Predictions.of(model, X), y)
+def score_model(model: Model, X: pd.DataFrame, y: pd.Series, task: Task) -> dict[str, float]:
+    return score_predictions(Predictions.of(model, X, task), y)
 
 
 def paired_bootstrap_interval(
@@ -161,8 +198,9 @@ def paired_bootstrap_interval(
     resamples: int,
     seed: int,
 ) -> tuple[float, float]:
-    """Percentile interval of metric(challenger) - metric(champion), both scored on the same
-    resampled rows each time, so that what the rows have in common cancels out.
+    """Percentile interval of the challenger's gain over the champion (`tasks.gain`: > 0 is
+    better, whichever way the metric points), both scored on the same resampled rows each
+    time, so that what the rows have in common cancels out.
 
     Metrics are computed with numpy on class codes (`_metric_on_rows`, checked against
     scikit-learn in the tests): scikit-learn's own functions cost milliseconds per call in input
@@ -172,7 +210,7 @@ def paired_bootstrap_interval(
     differences = []
     for _ in range(resamples):
         rows = rng.integers(0, len(y), len(y))
-        difference = scores[0](rows) - scores[1](rows)
+        difference = tasks.gain(metric, scores[0](rows), scores[1](rows))
         if not math.isnan(difference):
             differences.append(difference)
     return _percentiles(differences, resamples, confidence)
@@ -203,15 +241,16 @@ def difference_interval(
     resamples: int,
     seed: int,
 ) -> tuple[float, float]:
-    """Percentile interval of metric(first) - metric(second) on two different sets of rows
-    (an A/B comparison: each version answered its own requests), resampled independently."""
+    """Percentile interval of first's gain over second (`tasks.gain`: > 0 is better) on two
+    different sets of rows (an A/B comparison: each version answered its own requests),
+    resampled independently."""
     rng = np.random.default_rng(seed)
     sides = [(metric_on_rows(metric, y, p), len(y)) for y, p in (first, second)]
     differences = []
     for _ in range(resamples):
         a, b = (score(rng.integers(0, n, n)) for score, n in sides)
         if not math.isnan(a - b):
-            differences.append(a - b)
+            differences.append(tasks.gain(metric, a, b))
     return _percentiles(differences, resamples, confidence)
 
 
@@ -231,6 +270,20 @@ def _encoded(
     y_codes = np.array([index.get(label, -1) for label in y.tolist()])
     predicted = np.array([index.get(label, -1) for label in predictions.predicted.tolist()])
     return y_codes, predicted, predictions.proba, len(predictions.classes)
+
+
+def _regression_on_rows(metric: str, y: np.ndarray, predicted: np.ndarray) -> float:
+    """`_regression_metric` in plain numpy (same definitions, checked against scikit-learn in
+    the tests): thousands of resamples cannot afford scikit-learn's input validation."""
+    error = predicted - y
+    if metric == "rmse":
+        return float(np.sqrt(np.mean(error**2)))
+    if metric == "mae":
+        return float(np.mean(np.abs(error)))
+    if metric == "mape":  # scikit-learn's epsilon guards a zero target
+        return float(np.mean(np.abs(error) / np.maximum(np.abs(y), np.finfo(np.float64).eps)))
+    total = float(np.sum((y - y.mean()) ** 2))
+    return math.nan if total == 0 else 1.0 - float(np.sum(error**2)) / total
 
 
 def _auc(positive: np.ndarray, score: np.ndarray) -> float:
@@ -298,8 +351,9 @@ def decide(
     - A champion that cannot be scored on this holdout (it raises, or its score is NaN) is
       kept: an unverified challenger never replaces it. Use another model name for another
       data set, or fix the champion.
-    - Otherwise promote only if gain = challenger - champion is > 0 and >= min_improvement,
-      and, when a paired interval is given, its lower bound is > 0, and, when a disparity
+    - Otherwise promote only if the gain (challenger - champion, negated for an error metric
+      such as RMSE) is > 0 and >= min_improvement, and, when a paired interval of the gain
+      is given, its lower bound is > 0, and, when a disparity
       check is given (fairness gate on), no sensitive column's disparity is worse than the
       champion's by more than its tolerance.
     """
@@ -333,10 +387,11 @@ def decide(
             f"champion v{champion_version} cannot be scored on this holdout ({problem}): "
             "champion kept; for a different data set use another model name (--model-name)",
         )
-    gain = challenger_score - champion_score
+    gain = tasks.gain(metric, challenger_score, champion_score)
     summary = (
         f"challenger {metric}={challenger_score:.4f} vs champion v{champion_version} "
-        f"{metric}={champion_score:.4f} (gain {gain:+.4f}, minimum {min_improvement:.4f}"
+        f"{metric}={champion_score:.4f} ({_direction(metric)}; gain {gain:+.4f}, minimum "
+        f"{min_improvement:.4f}"
     )
     if interval is not None:
         summary += (
@@ -359,3 +414,7 @@ def decide(
             f"beyond evaluation.fairness.tolerance: {'; '.join(unfair)}: champion kept",
         )
     return verdict(True, f"{summary}: challenger is better")
+
+
+def _direction(metric: str) -> str:
+    return "higher is better" if tasks.higher_is_better(metric) else "lower is better"

@@ -8,6 +8,10 @@ Grouping rule, the same for every model scored on the same rows: a numeric colum
 than NUMERIC_MAX_GROUPS distinct values is cut into QUANTILE_BANDS quantile bands of the
 evaluated rows (fewer where values tie at the cut points); any other column groups by value.
 Missing values form their own group, MISSING_GROUP.
+
+Beside the metric, each group gets the share predicted as the positive class (selection rate)
+or, for regression, the mean prediction: the two say whether a group is treated differently
+whatever the truth.
 """
 
 from __future__ import annotations
@@ -27,6 +31,18 @@ NUMERIC_MAX_GROUPS = 10
 QUANTILE_BANDS = 4
 MISSING_GROUP = "(missing)"
 SELECTION_RATE = "selection_rate"
+MEAN_PREDICTION = "mean_prediction"
+
+
+def rate_name(predictions: Predictions) -> str:
+    return SELECTION_RATE if predictions.task == "classification" else MEAN_PREDICTION
+
+
+def _rate(predictions: Predictions) -> Any:
+    if predictions.task == "regression":
+        return lambda y_true, y_pred: float(np.mean(y_pred))
+    positive = positive_class(predictions.classes)
+    return lambda y_true, y_pred: selection_rate(y_true, y_pred, pos_label=positive)
 
 
 def groups(values: pd.Series) -> tuple[pd.Series, list[str], str]:
@@ -75,16 +91,16 @@ def positive_class(classes: np.ndarray) -> Any:
 def column_report(
     values: pd.Series, y: pd.Series, predictions: Predictions, metric: str
 ) -> dict[str, Any]:
-    """One sensitive column: per group the rows, the metric and the selection rate, and the
-    largest difference and ratio (smallest / largest) between groups, NaN groups left out."""
+    """One sensitive column: per group the rows, the metric and the selection rate (or mean
+    prediction), and the largest difference and ratio (smallest / largest) between groups,
+    NaN groups left out."""
     labels, order, rule = groups(values.reset_index(drop=True))
     score = metric_on_rows(metric, y, predictions)
+    rate = rate_name(predictions)
     frame = MetricFrame(
         metrics={
             metric: lambda y_true, y_pred, rows: score(rows),
-            SELECTION_RATE: lambda y_true, y_pred: selection_rate(
-                y_true, y_pred, pos_label=positive_class(predictions.classes)
-            ),
+            rate: _rate(predictions),
         },
         y_true=np.asarray(y),
         y_pred=predictions.predicted,
@@ -100,7 +116,7 @@ def column_report(
                 "group": name,
                 "rows": int(counts[name]),
                 metric: _number(by_group.loc[name, metric]),
-                SELECTION_RATE: _number(by_group.loc[name, SELECTION_RATE]),
+                rate: _number(by_group.loc[name, rate]),
             }
             for name in order
         ],
@@ -113,9 +129,11 @@ def fairness_report(
     X: pd.DataFrame, y: pd.Series, predictions: Predictions, metric: str, columns: list[str]
 ) -> dict[str, Any]:
     """The JSON-ready report of one model on the holdout, for every sensitive column."""
+    classification = predictions.task == "classification"
     return {
         "metric": metric,
-        "positive_class": str(positive_class(predictions.classes)),
+        "rate": rate_name(predictions),
+        "positive_class": str(positive_class(predictions.classes)) if classification else None,
         "rows": len(y),
         "columns": {column: column_report(X[column], y, predictions, metric) for column in columns},
     }

@@ -24,16 +24,20 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from . import families
 from .errors import PipelineError
 from .families import FAMILIES
+from .tasks import Task
 
 
-class Classifier(Protocol):
+class Model(Protocol):
+    """A fitted model on the raw feature columns; a classifier also has predict_proba and
+    classes_."""
+
     def fit(self, X: pd.DataFrame, y: pd.Series) -> Any: ...
     def predict(self, X: pd.DataFrame) -> Any: ...
-    def predict_proba(self, X: pd.DataFrame) -> Any: ...
 
 
-TrainingFunction = Callable[..., Classifier]
-"""`fn(X, y, *, seed, params) -> fitted classifier` taking raw feature columns."""
+TrainingFunction = Callable[..., Model]
+"""`fn(X, y, *, seed, params) -> fitted model` taking raw feature columns: a classifier or a
+regressor, as the settings' task says."""
 
 
 def builtin_trusted_types() -> list[str]:
@@ -72,21 +76,31 @@ def build_preprocessor(X: pd.DataFrame, scale_numeric: bool) -> ColumnTransforme
     )
 
 
-def build_model(family: str, params: dict[str, Any], seed: int, X: pd.DataFrame) -> Pipeline:
-    """An unfitted Pipeline for a declared family on X's columns; `params` go to the estimator."""
+def build_model(
+    family: str, params: dict[str, Any], seed: int, X: pd.DataFrame, task: Task
+) -> Pipeline:
+    """An unfitted Pipeline for a declared family's model of the task on X's columns;
+    `params` go to the estimator."""
     try:
         declared = families.get(family)
+        build = declared.builder(task)
     except PipelineError as error:
         raise TrainingError(str(error)) from None
     preprocessor = build_preprocessor(X, scale_numeric=declared.scale_numeric)
-    return Pipeline([("preprocess", preprocessor), ("model", declared.build(dict(params), seed))])
+    return Pipeline([("preprocess", preprocessor), ("model", build(dict(params), seed))])
 
 
 def train_builtin(
-    X: pd.DataFrame, y: pd.Series, *, family: str, params: dict[str, Any], seed: int
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    family: str,
+    params: dict[str, Any],
+    seed: int,
+    task: Task,
 ) -> Pipeline:
     try:
-        model = build_model(family, params, seed, X).fit(X, y)
+        model = build_model(family, params, seed, X, task).fit(X, y)
     except TypeError as error:  # an unknown estimator parameter from the config
         raise TrainingError(f"Invalid model.params for {family}: {error}") from None
     device = getattr(model.named_steps["model"], "device_", None)
@@ -132,14 +146,29 @@ def train_custom(
     params: dict[str, Any],
     seed: int,
     spec: str,
-) -> Classifier:
+    task: Task,
+) -> Model:
     model = function(X, y, seed=seed, params=params)
-    for method in ("predict", "predict_proba"):
-        if not callable(getattr(model, method, None)):
+    kind = "classifier" if task == "classification" else "regressor"
+    if not callable(getattr(model, "predict", None)):
+        raise TrainingError(
+            f"Training function '{spec}' returned {type(model).__name__}, which has no "
+            f"predict(): return a fitted scikit-learn {kind} (e.g. a Pipeline)"
+        )
+    if task == "regression":
+        if callable(getattr(model, "predict_proba", None)):
             raise TrainingError(
-                f"Training function '{spec}' returned {type(model).__name__}, which has no "
-                f"{method}(): return a fitted scikit-learn classifier (e.g. a Pipeline)"
+                f"Training function '{spec}' returned a classifier ({type(model).__name__}) "
+                "but the task is regression: return a fitted regressor, or set task: "
+                "classification in config/pipeline.yaml"
             )
+        return model
+    if not callable(getattr(model, "predict_proba", None)):
+        raise TrainingError(
+            f"Training function '{spec}' returned {type(model).__name__}, which has no "
+            "predict_proba(): return a fitted scikit-learn classifier (e.g. a Pipeline), or "
+            "set task: regression in config/pipeline.yaml"
+        )
     if not hasattr(model, "classes_"):
         raise TrainingError(
             f"Training function '{spec}' returned an unfitted {type(model).__name__} "

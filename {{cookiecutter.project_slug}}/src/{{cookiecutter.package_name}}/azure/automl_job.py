@@ -1,4 +1,5 @@
-"""An Azure ML AutoML classification job, for `automl.enabled` projects that want Azure's search.
+"""An Azure ML AutoML classification or regression job (the project's task), for
+`automl.enabled` projects that want Azure's search.
 
 The project's metric and families map onto AutoML's names; the budget comes from the same
 `automl` settings as the local optuna search. AutoML reads tabular data as MLTable, so the
@@ -18,7 +19,7 @@ from .pipeline_job import experiment_name
 
 if TYPE_CHECKING:
     from azure.ai.ml.entities import Data
-    from azure.ai.ml.entities._job.automl.tabular import ClassificationJob
+    from azure.ai.ml.entities._job.automl.tabular import ClassificationJob, RegressionJob
 
 # AutoML classification has no F1 or plain recall primary metric; the closest one ranks its
 # candidates, and the project's own gate still decides on the configured metric.
@@ -28,6 +29,15 @@ AUTOML_METRICS = {
     "precision": "precision_score_weighted",
     "recall": "norm_macro_recall",
     "f1": "AUC_weighted",
+    # Regression offers spearman_correlation, normalized_root_mean_squared_error, r2_score and
+    # normalized_mean_absolute_error (azure-ai-ml RegressionPrimaryMetrics; Microsoft Learn,
+    # "RegressionPrimaryMetrics Enum", checked 2026-12-05). The normalized errors rank
+    # candidates like RMSE and MAE; MAPE has no counterpart, so the relative error's closest,
+    # normalized MAE, ranks them.
+    "rmse": "normalized_root_mean_squared_error",
+    "mae": "normalized_mean_absolute_error",
+    "r2": "r2_score",
+    "mape": "normalized_mean_absolute_error",
 }
 
 
@@ -55,16 +65,16 @@ def build_mltable_asset(settings: Settings, folder: Path, version: str) -> Data:
     )
 
 
-def build_automl_job(settings: Settings, table_reference: str, compute: str) -> ClassificationJob:
+def build_automl_job(
+    settings: Settings, table_reference: str, compute: str
+) -> ClassificationJob | RegressionJob:
     from azure.ai.ml import Input, automl
 
     # Families without an Azure AutoML counterpart are searched locally only.
-    algorithms = [
-        declared.automl_name
-        for declared in map(families.get, settings.automl.families)
-        if declared.automl_name
-    ]
-    job = automl.classification(
+    named = [declared.automl(settings.task) for declared in map(families.get, settings.automl.families)]
+    algorithms = [name for name in named if name]
+    create = automl.regression if settings.task == "regression" else automl.classification
+    job = create(
         training_data=Input(type="mltable", path=table_reference),
         target_column_name=settings.data.target,
         primary_metric=AUTOML_METRICS[settings.evaluation.primary_metric],

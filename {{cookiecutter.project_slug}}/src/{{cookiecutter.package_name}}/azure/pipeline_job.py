@@ -129,7 +129,7 @@ def build_pipeline_job(
     plan = ComputePlan.for_settings(settings, coordinates)
     components = build_components(settings, environments, plan)
     sweep = settings.azure.sweep
-    metric = sweep.primary_metric or settings.evaluation.primary_metric
+    metric = settings.sweep_metric
 
     @dsl.pipeline(
         name=f"{PACKAGE_NAME}_training",
@@ -146,7 +146,7 @@ def build_pipeline_job(
             )
             train = trial.sweep(
                 primary_metric=metric,
-                goal=sweep.goal,
+                goal=settings.sweep_goal,
                 sampling_algorithm=sweep.sampling_algorithm,
                 compute=plan.train,
                 early_termination_policy=_early_termination(sweep.early_termination),

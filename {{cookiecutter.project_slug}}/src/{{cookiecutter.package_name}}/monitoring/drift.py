@@ -142,12 +142,16 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, settings: DriftSetti
     results = [_decide(f, threshold, settings) for f in tested]
     prediction = None
     if PREDICTION_COLUMN in reference.columns and PREDICTION_COLUMN in current.columns:
-        # One test on its own, at the configured level.
-        predicted = _categorical(
-            "prediction",
-            reference[PREDICTION_COLUMN].astype(str),
-            current[PREDICTION_COLUMN].astype(str),
-        )
+        # One test on its own, at the configured level: a regressor's numbers as numbers
+        # (the reference stores them as floats), class labels as categories.
+        ref_predicted, cur_predicted = reference[PREDICTION_COLUMN], current[PREDICTION_COLUMN]
+        if pd.api.types.is_float_dtype(ref_predicted):
+            cur_numbers = pd.to_numeric(cur_predicted, errors="coerce")
+            predicted = _numeric("prediction", ref_predicted, cur_numbers)
+        else:
+            predicted = _categorical(
+                "prediction", ref_predicted.astype(str), cur_predicted.astype(str)
+            )
         moved = predicted.p_value < settings.p_value and predicted.effect >= settings.min_effect
         prediction = replace(predicted, drifted=moved, signals=["distribution"] if moved else [])
     share = sum(f.drifted for f in results) / len(results) if results else 0.0

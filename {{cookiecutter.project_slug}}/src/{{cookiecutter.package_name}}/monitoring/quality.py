@@ -3,9 +3,10 @@
 Each version's labelled rows are scored again with that version's own files (verified by
 digest), so metrics that need probabilities (ROC AUC) are exact, and compared with the same
 metric on the version's holdout (its `metric.<name>` registry tag, written at registration).
-A version is degraded when even the upper end of its live metric's confidence interval
-(percentile bootstrap) is below its holdout evaluation minus `monitoring.quality.margin`: a few
-unlucky rows cannot trigger a retraining, a real drop does. `compare` is the A/B view: two
+A version is degraded when even the best end of its live metric's confidence interval
+(percentile bootstrap) is worse than its holdout evaluation by more than
+`monitoring.quality.margin` (the upper end below it for a score, the lower end above it for an
+error such as RMSE): a few unlucky rows cannot trigger a retraining, a real drop does. `compare` is the A/B view: two
 versions' live metrics on their own requests, and whether the difference is significant.
 """
 
@@ -16,7 +17,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from .. import tasks
 from ..config import Settings
 from ..errors import PipelineError
 from ..evaluate import Predictions, bootstrap_interval, difference_interval, metric_value
@@ -45,7 +48,7 @@ class Comparison:
     metric: str
     first: VersionQuality
     second: VersionQuality
-    low: float  # interval of first - second
+    low: float  # interval of first's gain over second (tasks.gain: > 0, first is better)
     high: float
     winner: str | None  # None: no significant difference
 
@@ -58,7 +61,7 @@ class Comparison:
         return (
             f"{self.metric}: v{self.first.version} {self.first.value:.4f} (n={self.first.n}) "
             f"vs v{self.second.version} {self.second.value:.4f} (n={self.second.n}); "
-            f"difference in [{self.low:+.4f}, {self.high:+.4f}]: {verdict}"
+            f"gain of v{self.first.version} in [{self.low:+.4f}, {self.high:+.4f}]: {verdict}"
         )
 
 
@@ -75,13 +78,20 @@ def _scored(settings: Settings, client: Any, version: str, rows: pd.DataFrame) -
     model = mlflow.sklearn.load_model(str(folder / "model"))
     target = settings.data.target
     y = rows[target].reset_index(drop=True)
-    unknown = set(y.unique()) - set(model.classes_.tolist())
-    if unknown:
-        raise PipelineError(
-            f"outcomes {sorted(map(str, unknown))} are not classes v{version} predicts "
-            f"({', '.join(map(str, model.classes_))}): feed back the values of '{target}'"
-        )
-    predictions = Predictions.of(model, rows[feature_columns(rows, target)])
+    if settings.task == "regression":
+        if is_bool_dtype(y) or not is_numeric_dtype(y):
+            raise PipelineError(
+                f"outcomes of '{target}' must be numbers for a regression model (found "
+                f"{y.dtype}, e.g. {y.iloc[0]!r}): feed back the measured values"
+            )
+    else:
+        unknown = set(y.unique()) - set(model.classes_.tolist())
+        if unknown:
+            raise PipelineError(
+                f"outcomes {sorted(map(str, unknown))} are not classes v{version} predicts "
+                f"({', '.join(map(str, model.classes_))}): feed back the values of '{target}'"
+            )
+    predictions = Predictions.of(model, rows[feature_columns(rows, target)], settings.task)
     return registered, y, predictions
 
 
@@ -102,7 +112,7 @@ def _quality_of(
     )
     tag = registered.tags.get(f"metric.{metric}")
     evaluated = float(tag) if tag else None
-    degraded, reason = _verdict(len(y), low, high, evaluated, settings)
+    degraded, reason = _verdict(metric, len(y), low, high, evaluated, settings)
     line = VersionQuality(version, len(y), metric, value, low, high, evaluated, degraded, reason)
     return line, (y, predictions)
 
@@ -123,7 +133,7 @@ def _number(version: str) -> int:
 
 
 def _verdict(
-    n: int, low: float, high: float, evaluated: float | None, settings: Settings
+    metric: str, n: int, low: float, high: float, evaluated: float | None, settings: Settings
 ) -> tuple[bool, str]:
     quality = settings.monitoring.quality
     if n < quality.min_labelled_rows:
@@ -131,7 +141,15 @@ def _verdict(
     if evaluated is None:
         return False, "no holdout evaluation recorded for this version"
     if math.isnan(high):
-        return False, "the outcomes hold too few classes for an interval"
+        return False, "the outcomes hold too few classes (or values) for an interval"
+    if not tasks.higher_is_better(metric):  # an error: the lower end is its best
+        ceiling = evaluated + quality.margin
+        if low > ceiling:
+            return True, (
+                f"degraded: live interval [{low:.4f}, {high:.4f}] is above the holdout "
+                f"{evaluated:.4f} + margin {quality.margin} = {ceiling:.4f} (lower is better)"
+            )
+        return False, f"as evaluated: live interval reaches {low:.4f} <= {ceiling:.4f}"
     floor = evaluated - quality.margin
     if high < floor:
         return True, (

@@ -29,7 +29,7 @@ from ..evaluate import (
 )
 from ..fairness import disparity_check, fairness_metrics, fairness_report
 from ..lineage import model_digest
-from ..plots import confusion, plot_fairness, write_plots
+from ..plots import confusion, plot_fairness, residuals_by_decile, write_plots
 from ..registry import DIGEST_TAG, RegistryError
 from .records import log_dataset, read_record, thread_limit, write_record
 
@@ -44,6 +44,7 @@ class Evaluation:
     metrics: dict[str, float]
     champion_metrics: dict[str, float] | None
     decision: Decision
+    # Classification: the confusion matrix; regression: residuals by decile of the target.
     confusion_matrix: dict[str, Any]
     plots_dir: Path
     model_name: str | None = None
@@ -76,11 +77,13 @@ class _ChampionScore:
 
 
 def _score_champion(
-    client: MlflowClient, champion: Any, model_name: str, X: pd.DataFrame, y: pd.Series
+    client: MlflowClient, champion: Any, settings: Settings, X: pd.DataFrame, y: pd.Series
 ) -> _ChampionScore:
     """Download the champion's files (a store failure fails the step), verify them against
     the digest recorded at registration, and score them on this holdout. A champion that
-    loads but cannot score this holdout (other columns or classes) is reported, not raised."""
+    loads but cannot score this holdout (other columns or classes, or the other task) is
+    reported, not raised."""
+    model_name = settings.model_name
     version = str(champion.version)
     uri = registry.call(
         client,
@@ -106,9 +109,10 @@ def _score_champion(
                 "changed; restore it or promote another version"
             )
         try:
-            predictions = Predictions.of(mlflow.sklearn.load_model(str(local)), X)
+            model = mlflow.sklearn.load_model(str(local))
+            predictions = Predictions.of(model, X, settings.task)
             metrics = score_predictions(predictions, y)
-        except Exception as error:  # another schema, other classes, a broken model file
+        except Exception as error:  # another schema, classes or task; a broken model file
             return _ChampionScore(None, None, digest, f"{type(error).__name__}: {error}")
     return _ChampionScore(predictions, metrics, digest, None)
 
@@ -173,14 +177,14 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
     log_dataset(test_frame, test_path, settings.data.target, "test", "evaluation")
     challenger_digest = model_digest(model_dir)
     challenger = mlflow.sklearn.load_model(str(model_dir))
-    challenger_predictions = Predictions.of(challenger, X)
+    challenger_predictions = Predictions.of(challenger, X, settings.task)
     metrics = score_predictions(challenger_predictions, y)
     metric = settings.evaluation.primary_metric
     client = MlflowClient()
     champion = registry.get_champion_version(client, settings.model_name)
     scored = None
     if champion is not None:
-        scored = _score_champion(client, champion, settings.model_name, X, y)
+        scored = _score_champion(client, champion, settings, X, y)
     champion_metrics = None if scored is None else scored.metrics
     champion_score = None if champion_metrics is None else champion_metrics[metric]
     significance = settings.evaluation.significance
@@ -212,14 +216,15 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
         disparity=disparity,
     )
     plots_dir = output_dir / "plots"
-    importances = write_plots(challenger, X, y, settings.seed, plots_dir)
+    importances = write_plots(challenger, X, y, challenger_predictions, settings.seed, plots_dir)
+    regression = settings.task == "regression"
     if report is not None:
         plot_fairness(report, plots_dir / "fairness.png")
     evaluation = Evaluation(
         metrics,
         champion_metrics,
         decision,
-        confusion(challenger, X, y),
+        (residuals_by_decile if regression else confusion)(y, challenger_predictions),
         plots_dir,
         model_name=settings.model_name,
         challenger_digest=challenger_digest,
@@ -233,7 +238,8 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
         mlflow.log_metrics(metrics)
         if champion_metrics is not None:
             mlflow.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
-        mlflow.log_dict(evaluation.confusion_matrix, "evaluation/confusion_matrix.json")
+        summary = "residuals_by_decile" if regression else "confusion_matrix"
+        mlflow.log_dict(evaluation.confusion_matrix, f"evaluation/{summary}.json")
         mlflow.log_dict(importances, "evaluation/feature_importance.json")
         if evaluation.fairness is not None:
             mlflow.log_metrics(fairness_metrics(evaluation.fairness))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .. import families
-from ..fairness import SELECTION_RATE
+from .. import families, tasks
 from .evaluate import Evaluation
 from .prepare import PreparedData
 from .train import TrainedModel
@@ -43,13 +42,17 @@ def _number(value: float | None) -> str:
 def _data(inputs: CardInputs) -> list[str]:
     prepared = inputs.prepared
     shown = ", ".join(f"`{name}`" for name in inputs.features)
+    if prepared.target_range is None:
+        target = f"classes {', '.join(f'`{c}`' for c in prepared.classes)}"
+    else:
+        target = f"a number from {prepared.target_range[0]:g} to {prepared.target_range[1]:g}"
     return [
         "## Data",
         "",
         f"- Source: `{prepared.source}` (sha256 `{prepared.data_sha256}`)",
         f"- Rows: {prepared.n_train + prepared.n_test} ({prepared.n_train} training, "
         f"{prepared.n_test} holdout)",
-        f"- Target: `{prepared.target}`, classes {', '.join(f'`{c}`' for c in prepared.classes)}",
+        f"- Target: `{prepared.target}`, {target}",
         f"- Input columns ({len(inputs.features)}): {shown}",
     ]
 
@@ -61,7 +64,8 @@ def _metrics(inputs: CardInputs) -> list[str]:
     header = "| metric | this model |" + (" champion |" if champion else "")
     lines += [header, "| --- | --- |" + (" --- |" if champion else "")]
     for name, value in evaluation.metrics.items():
-        row = f"| {name} | {_number(value)} |"
+        better = "higher" if tasks.higher_is_better(name) else "lower"
+        row = f"| {name} ({better} is better) | {_number(value)} |"
         lines.append(row + (f" {_number(champion.get(name))} |" if champion else ""))
     interval = evaluation.metric_interval
     if interval:
@@ -84,31 +88,36 @@ def _fairness(inputs: CardInputs) -> list[str]:
             "No sensitive features are configured (`evaluation.fairness.sensitive_features`): "
             "how the model behaves across groups was not assessed.",
         ]
-    metric = report["metric"]
+    metric, rate = report["metric"], report["rate"]
     champion = inputs.evaluation.champion_fairness
+    described = (
+        "the mean prediction"
+        if report["positive_class"] is None
+        else f"the selection rate (share predicted `{report['positive_class']}`)"
+    )
+    label = rate.replace("_", " ")
     lines.append(
-        f"Per group: {metric} and the selection rate (share predicted "
-        f"`{report['positive_class']}`). Difference: largest minus smallest group value; "
-        "ratio: smallest over largest."
+        f"Per group: {metric} and {described}. Difference: largest minus smallest group "
+        "value; ratio: smallest over largest."
     )
     for column, part in report["columns"].items():
         lines += [
             "",
             f"### `{column}` ({part['grouping']})",
             "",
-            f"| group | rows | {metric} | selection rate |",
+            f"| group | rows | {metric} | {label} |",
             "| --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {g['group']} | {g['rows']} | {_number(g[metric])} | {_number(g[SELECTION_RATE])} |"
+            f"| {g['group']} | {g['rows']} | {_number(g[metric])} | {_number(g[rate])} |"
             for g in part["groups"]
         ]
         lines += [
             "",
-            f"- Difference: {metric} {_number(part['difference'][metric])}, selection rate "
-            f"{_number(part['difference'][SELECTION_RATE])}",
-            f"- Ratio: {metric} {_number(part['ratio'][metric])}, selection rate "
-            f"{_number(part['ratio'][SELECTION_RATE])}",
+            f"- Difference: {metric} {_number(part['difference'][metric])}, {label} "
+            f"{_number(part['difference'][rate])}",
+            f"- Ratio: {metric} {_number(part['ratio'][metric])}, {label} "
+            f"{_number(part['ratio'][rate])}",
         ]
         if champion is not None:
             old = champion["columns"][column]["difference"][metric]
@@ -176,11 +185,12 @@ def _lineage(inputs: CardInputs) -> list[str]:
 
 def render(inputs: CardInputs) -> str:
     """The card as Markdown."""
+    kind = "classifier" if inputs.prepared.target_range is None else "regressor"
     sections = [
         [
             f"# Model card: {inputs.model_name}",
             "",
-            f"A {inputs.trained.family} classifier of `{inputs.prepared.target}`, registered "
+            f"A {inputs.trained.family} {kind} of `{inputs.prepared.target}`, registered "
             f"from run `{inputs.register_run_id}`.",
         ],
         _data(inputs),

@@ -113,7 +113,13 @@ def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMod
     if spec:
         function = load_training_function(spec, settings.project_dir)
         model = train_custom(
-            function, X, y, params=settings.model.params, seed=settings.seed, spec=spec
+            function,
+            X,
+            y,
+            params=settings.model.params,
+            seed=settings.seed,
+            spec=spec,
+            task=settings.task,
         )
         family, params = f"custom:{spec}", settings.model.params
     else:
@@ -130,7 +136,9 @@ def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMod
                 seed=settings.seed,
             )
             family, params, cv_score = found.family, found.params, found.cv_score
-        model = train_builtin(X, y, family=family, params=params, seed=settings.seed)
+        model = train_builtin(
+            X, y, family=family, params=params, seed=settings.seed, task=settings.task
+        )
     model_dir = output_dir / "model"
     if model_dir.exists():
         raise PipelineError(f"{model_dir} already exists: use a fresh --output folder")
