@@ -35,7 +35,9 @@ PROJECT_SLUG = "{{ cookiecutter.project_slug }}"
 CONFIG_RELATIVE_PATH = Path("config") / "pipeline.yaml"
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 
-MetricName = Literal["roc_auc", "f1", "accuracy", "precision", "recall", "rmse", "mae", "r2", "mape"]
+MetricName = Literal[
+    "roc_auc", "f1", "accuracy", "precision", "recall", "rmse", "mae", "r2", "mape"
+]
 METRIC_NAMES: tuple[str, ...] = tasks.ALL_METRICS
 # The real families, for help texts; `families.FAMILIES` (baselines included) is what validates.
 MODEL_FAMILIES: tuple[str, ...] = families.choices()
