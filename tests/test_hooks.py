@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 
 import pytest
-from answers import INVALID_ANSWERS
+from answers import INVALID_ANSWERS, INVALID_FOR_REGRESSION
+from conftest import TEMPLATE_DIR
+
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 
 
 def test_defaults_are_valid(pre_gen, valid_answers):
@@ -21,6 +25,45 @@ def test_each_invalid_answer_names_option_value_and_rule(
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"{option}={value!r} is invalid: ")
     assert expected in errors[0]
+
+
+def test_regression_answers_are_valid(pre_gen, valid_answers):
+    regression = {**valid_answers, "task": "regression", "primary_metric": "rmse"}
+    assert pre_gen.validate(regression) == []
+    for family in ("gradient_boosting", "random_forest", "linear_regression"):
+        for metric in ("rmse", "mae", "r2", "mape"):
+            answers = {**regression, "model_family": family, "primary_metric": metric}
+            assert pre_gen.validate(answers) == [], (family, metric)
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), INVALID_FOR_REGRESSION)
+def test_answers_that_cannot_serve_regression_are_refused(
+    pre_gen, valid_answers, option, value, expected
+):
+    regression = {**valid_answers, "task": "regression", "primary_metric": "rmse"}
+    errors = pre_gen.validate({**regression, option: value})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{option}={value!r} is invalid: ")
+    assert expected in errors[0]
+
+
+def test_the_hook_knows_the_metrics_the_project_declares(pre_gen):
+    """The hook's copy of each task's metrics matches the project's tasks.py."""
+    path = PROJECT_TEMPLATE / "src" / "{{cookiecutter.package_name}}" / "tasks.py"
+    spec = importlib.util.spec_from_file_location("template_tasks", path)
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    assert {task: set(metrics) for task, metrics in pre_gen.TASK_METRICS.items()} == {
+        task: set(metrics) for task, metrics in tasks.METRICS.items()
+    }
+    assert set(pre_gen.CHOICES["task"]) == set(tasks.TASKS)
+
+
+def test_the_hook_checks_the_choices_cookiecutter_offers(pre_gen):
+    context = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+    for option, allowed in pre_gen.CHOICES.items():
+        offered = [value for value in context[option] if "{{" not in value]  # rendered defaults
+        assert set(offered) == set(allowed), option
 
 
 def test_public_sandbox_may_not_hold_production(pre_gen, valid_answers):
