@@ -119,6 +119,21 @@ def test_remove_paths_is_idempotent(post_gen, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
 
 
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_one_sample_data_set_is_kept_the_one_for_the_task(post_gen, tmp_path, task):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sample.csv").write_text("churned\n1\n")
+    (data / "sample_regression.csv").write_text("fare_amount\n9.5\n")
+
+    post_gen.choose_sample_data(tmp_path, task)
+    post_gen.choose_sample_data(tmp_path, task)  # idempotent
+
+    assert sorted(path.name for path in data.iterdir()) == ["sample.csv"]
+    expected = "fare_amount" if task == "regression" else "churned"
+    assert (data / "sample.csv").read_text().startswith(expected)
+
+
 def test_cruft_record_from_git_checkout(post_gen, valid_answers, tmp_path):
     repo = tmp_path / "template"
     repo.mkdir()
@@ -213,6 +228,15 @@ def test_sensitive_features_the_sample_data_lacks_are_warned_about(pre_gen, vali
     )
     for present in ("none", "age,contract"):
         assert pre_gen.sample_data_warnings({**valid_answers, "sensitive_features": present}) == []
+
+
+def test_a_regression_bake_checks_sensitive_features_against_the_regression_sample(
+    pre_gen, valid_answers
+):
+    regression = {**valid_answers, "task": "regression", "primary_metric": "rmse"}
+    assert pre_gen.sample_data_warnings({**regression, "sensitive_features": "vendor"}) == []
+    (warning,) = pre_gen.sample_data_warnings({**regression, "sensitive_features": "age"})
+    assert "'age' not in the shipped data/sample.csv" in warning
 
 
 def test_the_hook_reads_the_same_region_table_as_the_stacks(pre_gen, valid_answers):
