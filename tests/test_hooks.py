@@ -7,6 +7,7 @@ import json
 import subprocess
 
 import pytest
+import yaml
 from answers import INVALID_ANSWERS, INVALID_FOR_REGRESSION
 from conftest import TEMPLATE_DIR
 
@@ -132,6 +133,27 @@ def test_one_sample_data_set_is_kept_the_one_for_the_task(post_gen, tmp_path, ta
     assert sorted(path.name for path in data.iterdir()) == ["sample.csv"]
     expected = "fare_amount" if task == "regression" else "churned"
     assert (data / "sample.csv").read_text().startswith(expected)
+
+
+def test_a_regression_bake_ships_regression_settings_and_data(bake):
+    project = bake(task="regression")
+
+    assert not (project / "data" / "sample_regression.csv").exists()
+    with (project / "data" / "sample.csv").open() as sample:
+        header = sample.readline().strip().split(",")
+    assert "fare_amount" in header
+    assert "churned" not in header
+    settings = yaml.safe_load((project / "config" / "pipeline.yaml").read_text())
+    assert settings["task"] == "regression"
+    assert settings["data"]["target"] == "fare_amount"
+    assert settings["evaluation"]["primary_metric"] == "rmse"
+    assert settings["model"]["family"] == "gradient_boosting"
+    assert settings["automl"]["families"] == [
+        "gradient_boosting",
+        "random_forest",
+        "linear_regression",
+    ]
+    assert settings["azure"]["sweep"]["goal"] is None
 
 
 def test_cruft_record_from_git_checkout(post_gen, valid_answers, tmp_path):
