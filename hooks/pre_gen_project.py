@@ -237,7 +237,7 @@ def validate_task(answers: dict) -> list[str]:
             problem(
                 "primary_metric",
                 metric,
-                f"is a {other} metric but task is {task}: use {spoken_list(TASK_METRICS[task])}",
+                f"a {other} metric, but task is {task}: use {spoken_list(TASK_METRICS[task])}",
             )
         )
     family = answers["model_family"]
@@ -247,7 +247,7 @@ def validate_task(answers: dict) -> list[str]:
             problem(
                 "model_family",
                 family,
-                f"is {spoken_list(FAMILY_TASKS[family])} only but task is {task}: use "
+                f"{spoken_list(FAMILY_TASKS[family])} only, but task is {task}: use "
                 f"{spoken_list(fitting)}",
             )
         )

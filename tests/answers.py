@@ -37,14 +37,14 @@ INVALID_ANSWERS = [
     (
         "primary_metric",
         "rmse",
-        "is a regression metric but task is classification: use roc_auc, f1, accuracy, "
+        "a regression metric, but task is classification: use roc_auc, f1, accuracy, "
         "precision or recall",
     ),
     ("model_family", "svm", "must be one of gradient_boosting"),
     (
         "model_family",
         "linear_regression",
-        "is regression only but task is classification: use gradient_boosting, random_forest "
+        "regression only, but task is classification: use gradient_boosting, random_forest "
         "or logistic_regression",
     ),
     ("use_automl", "maybe", "must be one of no, yes"),
@@ -59,13 +59,13 @@ INVALID_FOR_REGRESSION = [
     (
         "primary_metric",
         "roc_auc",
-        "is a classification metric but task is regression: use rmse, mae, r2 or mape",
+        "a classification metric, but task is regression: use rmse, mae, r2 or mape",
     ),
-    ("primary_metric", "f1", "is a classification metric but task is regression"),
+    ("primary_metric", "f1", "a classification metric, but task is regression"),
     (
         "model_family",
         "logistic_regression",
-        "is classification only but task is regression: use gradient_boosting, random_forest "
+        "classification only, but task is regression: use gradient_boosting, random_forest "
         "or linear_regression",
     ),
 ]
