@@ -1,4 +1,5 @@
-"""Prune what the answers exclude and record the answers for template updates.
+"""Prune what the answers exclude, keep the task's sample data, and record the answers for
+template updates.
 
 `.cruft.json` uses cruft's format, so `cruft update` (or `cruft diff`) can pull later template
 changes into a project baked with plain cookiecutter. Removal is idempotent: no combination of
@@ -8,6 +9,7 @@ answers can crash this hook.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,6 +38,19 @@ def remove_paths(project_dir: Path, paths: list[str]) -> None:
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
+
+
+def choose_sample_data(project_dir: Path, task: str) -> None:
+    """Keep one data/sample.csv, the one for the task: the template ships the regression sample
+    as data/sample_regression.csv beside the classification one."""
+    data = project_dir / "data"
+    regression = data / "sample_regression.csv"
+    if not regression.exists():
+        return  # already chosen
+    if task == "regression":
+        os.replace(regression, data / "sample.csv")
+    else:
+        regression.unlink()
 
 
 def template_source(answers: dict) -> str:
@@ -78,6 +93,7 @@ def main(raw_answers: str = r"""{{ cookiecutter | jsonify }}""") -> int:
     answers = json.loads(raw_answers)
     project_dir = Path.cwd()
     remove_paths(project_dir, excluded_paths(answers))
+    choose_sample_data(project_dir, answers["task"])
     record_answers(project_dir, answers)
     return 0
 

@@ -31,12 +31,26 @@ PRODUCTION_NAMES = {"prod", "prd", "live"}
 # MLflow metric names (fairness.<column>...) and on every command line.
 SENSITIVE_FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
+# What each task offers, as the project's tasks.py and families.py declare it (a template test
+# checks the metrics against tasks.py). The project would refuse a mismatch too, but only when
+# it first reads its settings; here the user hears it before anything is baked.
+TASK_METRICS = {
+    "classification": ("roc_auc", "f1", "accuracy", "precision", "recall"),
+    "regression": ("rmse", "mae", "r2", "mape"),
+}
+FAMILY_TASKS = {
+    "gradient_boosting": ("classification", "regression"),
+    "random_forest": ("classification", "regression"),
+    "logistic_regression": ("classification",),
+    "linear_regression": ("regression",),
+}
+
 CHOICES = {
     "ci_provider": ("github", "azure-devops", "both"),
     "network_isolation": ("private", "public"),
     "task": ("classification", "regression"),
-    "primary_metric": ("roc_auc", "f1", "accuracy", "precision", "recall", "rmse", "mae", "r2", "mape"),
-    "model_family": ("gradient_boosting", "random_forest", "logistic_regression", "linear_regression"),
+    "primary_metric": tuple(metric for metrics in TASK_METRICS.values() for metric in metrics),
+    "model_family": tuple(FAMILY_TASKS),
     "use_automl": ("no", "yes"),
     # azureml-inference-server-http (the serving runtime) supports Python up to 3.12.
     "python_version": ("3.11", "3.12"),
@@ -205,9 +219,44 @@ def validate_choices(answers: dict) -> list[str]:
     ]
 
 
+def spoken_list(names: list[str] | tuple[str, ...]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def validate_task(answers: dict) -> list[str]:
+    """The primary metric and the model family must serve the task (a metric or family outside
+    the choices is reported by validate_choices)."""
+    task = answers["task"]
+    if task not in TASK_METRICS:
+        return []
+    errors = []
+    metric = answers["primary_metric"]
+    other = next((name for name, metrics in TASK_METRICS.items() if metric in metrics), None)
+    if other is not None and other != task:
+        errors.append(
+            problem(
+                "primary_metric",
+                metric,
+                f"a {other} metric, but task is {task}: use {spoken_list(TASK_METRICS[task])}",
+            )
+        )
+    family = answers["model_family"]
+    if family in FAMILY_TASKS and task not in FAMILY_TASKS[family]:
+        fitting = [name for name, tasks in FAMILY_TASKS.items() if task in tasks]
+        errors.append(
+            problem(
+                "model_family",
+                family,
+                f"{spoken_list(FAMILY_TASKS[family])} only, but task is {task}: use "
+                f"{spoken_list(fitting)}",
+            )
+        )
+    return errors
+
+
 def validate_combinations(answers: dict) -> list[str]:
     """Reject combinations that are valid one by one but unsafe or unsupported together."""
-    errors = []
+    errors = validate_task(answers)
     environments = [env.strip() for env in str(answers["environments"]).split(",")]
     production = [env for env in environments if env in PRODUCTION_NAMES]
     if answers["network_isolation"] == "public" and production:
@@ -255,9 +304,11 @@ def validate_fairness(answers: dict) -> list[str]:
 
 def sample_data_warnings(answers: dict) -> list[str]:
     """Columns the shipped sample data lacks: allowed (the project is for your data), but the
-    pipeline refuses them until data.path points at data that has them."""
+    pipeline refuses them until data.path points at data that has them. A regression bake
+    ships data/sample_regression.csv as its data/sample.csv (post_gen_project.py)."""
+    name = "sample_regression.csv" if answers["task"] == "regression" else "sample.csv"
     for template_dir in template_candidates(answers):
-        samples = sorted(template_dir.glob("*cookiecutter.project_slug*/data/sample.csv"))
+        samples = sorted(template_dir.glob(f"*cookiecutter.project_slug*/data/{name}"))
         if samples:
             break
     else:

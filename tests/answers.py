@@ -32,13 +32,42 @@ INVALID_ANSWERS = [
     ("cpu_max_nodes", "101", "whole number from 1 to 100"),
     ("ci_provider", "gitlab", "must be one of github, azure-devops, both"),
     ("network_isolation", "none", "must be one of private, public"),
+    ("task", "ranking", "must be one of classification, regression"),
     ("primary_metric", "mse", "must be one of roc_auc"),
+    (
+        "primary_metric",
+        "rmse",
+        "a regression metric, but task is classification: use roc_auc, f1, accuracy, "
+        "precision or recall",
+    ),
     ("model_family", "svm", "must be one of gradient_boosting"),
+    (
+        "model_family",
+        "linear_regression",
+        "regression only, but task is classification: use gradient_boosting, random_forest "
+        "or logistic_regression",
+    ),
     ("use_automl", "maybe", "must be one of no, yes"),
     ("python_version", "3.13", "must be one of 3.11, 3.12"),
     ("sensitive_features", "age,1st-contract", "'1st-contract': each must be a column name"),
     ("sensitive_features", "age,,contract", "'': each must be a column name"),
     ("sensitive_features", "age,contract,age", "'age' named more than once"),
+]
+
+# Answers wrong only together with task=regression: (option, bad value, part of the rule).
+INVALID_FOR_REGRESSION = [
+    (
+        "primary_metric",
+        "roc_auc",
+        "a classification metric, but task is regression: use rmse, mae, r2 or mape",
+    ),
+    ("primary_metric", "f1", "a classification metric, but task is regression"),
+    (
+        "model_family",
+        "logistic_regression",
+        "classification only, but task is regression: use gradient_boosting, random_forest "
+        "or linear_regression",
+    ),
 ]
 
 # A curated matrix: every option value appears at least once, combined where they interact.

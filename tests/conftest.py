@@ -77,6 +77,7 @@ def valid_answers() -> dict:
         "project_slug": "customer-churn",
         "package_name": "customer_churn",
         "resource_prefix": "custom",
+        "primary_metric": "roc_auc",  # the default's Jinja, rendered for task=classification
     }
 
 

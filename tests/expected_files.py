@@ -91,6 +91,7 @@ PACKAGE = {
     "src/{package}/steps/records.py",
     "src/{package}/steps/register.py",
     "src/{package}/steps/train.py",
+    "src/{package}/tasks.py",
     "src/{package}/tracking.py",
     "src/{package}/train.py",
     "src/{package}/xgboost_model.py",

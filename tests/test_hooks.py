@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 
 import pytest
-from answers import INVALID_ANSWERS
+import yaml
+from answers import INVALID_ANSWERS, INVALID_FOR_REGRESSION
+from conftest import TEMPLATE_DIR
+
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 
 
 def test_defaults_are_valid(pre_gen, valid_answers):
@@ -21,6 +26,45 @@ def test_each_invalid_answer_names_option_value_and_rule(
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"{option}={value!r} is invalid: ")
     assert expected in errors[0]
+
+
+def test_regression_answers_are_valid(pre_gen, valid_answers):
+    regression = {**valid_answers, "task": "regression", "primary_metric": "rmse"}
+    assert pre_gen.validate(regression) == []
+    for family in ("gradient_boosting", "random_forest", "linear_regression"):
+        for metric in ("rmse", "mae", "r2", "mape"):
+            answers = {**regression, "model_family": family, "primary_metric": metric}
+            assert pre_gen.validate(answers) == [], (family, metric)
+
+
+@pytest.mark.parametrize(("option", "value", "expected"), INVALID_FOR_REGRESSION)
+def test_answers_that_cannot_serve_regression_are_refused(
+    pre_gen, valid_answers, option, value, expected
+):
+    regression = {**valid_answers, "task": "regression", "primary_metric": "rmse"}
+    errors = pre_gen.validate({**regression, option: value})
+    assert len(errors) == 1, errors
+    assert errors[0].startswith(f"{option}={value!r} is invalid: ")
+    assert expected in errors[0]
+
+
+def test_the_hook_knows_the_metrics_the_project_declares(pre_gen):
+    """The hook's copy of each task's metrics matches the project's tasks.py."""
+    path = PROJECT_TEMPLATE / "src" / "{{cookiecutter.package_name}}" / "tasks.py"
+    spec = importlib.util.spec_from_file_location("template_tasks", path)
+    tasks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tasks)
+    assert {task: set(metrics) for task, metrics in pre_gen.TASK_METRICS.items()} == {
+        task: set(metrics) for task, metrics in tasks.METRICS.items()
+    }
+    assert set(pre_gen.CHOICES["task"]) == set(tasks.TASKS)
+
+
+def test_the_hook_checks_the_choices_cookiecutter_offers(pre_gen):
+    context = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+    for option, allowed in pre_gen.CHOICES.items():
+        offered = [value for value in context[option] if "{{" not in value]  # rendered defaults
+        assert set(offered) == set(allowed), option
 
 
 def test_public_sandbox_may_not_hold_production(pre_gen, valid_answers):
@@ -74,6 +118,42 @@ def test_remove_paths_is_idempotent(post_gen, tmp_path):
     post_gen.remove_paths(tmp_path, paths)
     post_gen.remove_paths(tmp_path, paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_one_sample_data_set_is_kept_the_one_for_the_task(post_gen, tmp_path, task):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "sample.csv").write_text("churned\n1\n")
+    (data / "sample_regression.csv").write_text("fare_amount\n9.5\n")
+
+    post_gen.choose_sample_data(tmp_path, task)
+    post_gen.choose_sample_data(tmp_path, task)  # idempotent
+
+    assert sorted(path.name for path in data.iterdir()) == ["sample.csv"]
+    expected = "fare_amount" if task == "regression" else "churned"
+    assert (data / "sample.csv").read_text().startswith(expected)
+
+
+def test_a_regression_bake_ships_regression_settings_and_data(bake):
+    project = bake(task="regression")
+
+    assert not (project / "data" / "sample_regression.csv").exists()
+    with (project / "data" / "sample.csv").open() as sample:
+        header = sample.readline().strip().split(",")
+    assert "fare_amount" in header
+    assert "churned" not in header
+    settings = yaml.safe_load((project / "config" / "pipeline.yaml").read_text())
+    assert settings["task"] == "regression"
+    assert settings["data"]["target"] == "fare_amount"
+    assert settings["evaluation"]["primary_metric"] == "rmse"
+    assert settings["model"]["family"] == "gradient_boosting"
+    assert settings["automl"]["families"] == [
+        "gradient_boosting",
+        "random_forest",
+        "linear_regression",
+    ]
+    assert settings["azure"]["sweep"]["goal"] is None
 
 
 def test_cruft_record_from_git_checkout(post_gen, valid_answers, tmp_path):
@@ -170,6 +250,15 @@ def test_sensitive_features_the_sample_data_lacks_are_warned_about(pre_gen, vali
     )
     for present in ("none", "age,contract"):
         assert pre_gen.sample_data_warnings({**valid_answers, "sensitive_features": present}) == []
+
+
+def test_a_regression_bake_checks_sensitive_features_against_the_regression_sample(
+    pre_gen, valid_answers
+):
+    regression = {**valid_answers, "task": "regression", "primary_metric": "rmse"}
+    assert pre_gen.sample_data_warnings({**regression, "sensitive_features": "vendor"}) == []
+    (warning,) = pre_gen.sample_data_warnings({**regression, "sensitive_features": "age"})
+    assert "'age' not in the shipped data/sample.csv" in warning
 
 
 def test_the_hook_reads_the_same_region_table_as_the_stacks(pre_gen, valid_answers):
