@@ -26,9 +26,11 @@ AZURE_FILES = (
 )
 
 
-def azure_project(folder: Path, empty_store: Path, **azure: Any) -> Path:
+def azure_project(
+    folder: Path, empty_store: Path, task: str = "classification", **azure: Any
+) -> Path:
     """`make_project` plus the lock, pyproject and the infra naming the Azure commands read."""
-    make_project(folder, empty_store)
+    make_project(folder, empty_store, task)
     for name in AZURE_FILES:
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)

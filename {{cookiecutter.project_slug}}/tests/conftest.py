@@ -9,12 +9,18 @@ from pathlib import Path
 # Small models train fastest on one thread, and a busy CI runner makes spinning threads slow.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import importlib.util
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }} import families, tasks
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+# Each task's sample data set and target (scripts/make_sample_data.py writes both).
+TARGETS = {"classification": "churned", "regression": "fare_amount"}
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +48,44 @@ def copy_store(empty_store: Path, folder: Path) -> str:
     return f"sqlite:///{target}"
 
 
-def make_project(folder: Path, empty_store: Path) -> Path:
-    """A copy of this project's config and sample data, with MLflow state inside `folder`."""
+def write_sample(task: str, path: Path) -> Path:
+    """The task's sample data set, from the project's own generator (deterministic)."""
+    spec = importlib.util.spec_from_file_location(
+        "make_sample_data", PROJECT_DIR / "scripts" / "make_sample_data.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.write_sample(task, path)
+
+
+def for_task(config: dict, task: str) -> dict:
+    """The bake's config turned to `task`: its target, and its metric and families where the
+    bake's answers belong to the other task."""
+    config["task"] = task
+    config["data"]["target"] = TARGETS[task]
+    evaluation = config["evaluation"]
+    if evaluation["primary_metric"] not in tasks.METRICS[task]:
+        evaluation["primary_metric"] = tasks.DEFAULT_METRIC[task]
+    if task not in families.FAMILIES[config["model"]["family"]].tasks():
+        config["model"]["family"] = "gradient_boosting"
+    config["automl"]["families"] = [
+        name for name in config["automl"]["families"] if task in families.FAMILIES[name].tasks()
+    ] or ["gradient_boosting"]
+    config["azure"]["sweep"]["primary_metric"] = None
+    return config
+
+
+def make_project(folder: Path, empty_store: Path, task: str = "classification") -> Path:
+    """A copy of this project's config and the task's sample data, with MLflow state inside
+    `folder`. Every bake tests both tasks: `project` is the classification one whatever the
+    bake's answer, `regression_project` the regression one."""
     copy_store(empty_store, folder)  # where the default settings put the store
     (folder / "config").mkdir()
     (folder / "data").mkdir()
-    shutil.copy(PROJECT_DIR / "data" / "sample.csv", folder / "data" / "sample.csv")
+    write_sample(task, folder / "data" / "sample.csv")
     config = yaml.safe_load((PROJECT_DIR / "config" / "pipeline.yaml").read_text())
+    config = for_task(config, task)
     config["automl"]["enabled"] = False  # tests that want AutoML turn it on explicitly
     # Likewise fairness: the bake's answer may name columns the sample data lacks.
     config["evaluation"]["fairness"] = {"sensitive_features": [], "gate": False, "tolerance": 0.02}
@@ -59,6 +96,11 @@ def make_project(folder: Path, empty_store: Path) -> Path:
 @pytest.fixture
 def project(tmp_path: Path, empty_store: Path) -> Path:
     return make_project(tmp_path, empty_store)
+
+
+@pytest.fixture
+def regression_project(tmp_path: Path, empty_store: Path) -> Path:
+    return make_project(tmp_path, empty_store, "regression")
 
 
 @pytest.fixture(scope="module")

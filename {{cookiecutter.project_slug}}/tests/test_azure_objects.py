@@ -180,7 +180,8 @@ def test_gpu_family_trains_on_the_gpu_cluster_in_a_sweep(aml, gpu_sweep, tmp_pat
     sweep = job.jobs["train"]
     assert sweep.type == "sweep"
     assert sweep.compute == "gpu-cluster"
-    assert sweep.objective.primary_metric == "{{ cookiecutter.primary_metric }}"
+    settings = load_settings(gpu_sweep[0] / "config" / "pipeline.yaml")
+    assert sweep.objective.primary_metric == settings.evaluation.primary_metric
     assert sweep.objective.goal == "maximize"
     assert sweep.limits.max_total_trials == 8
     assert sweep.early_termination.type == "bandit"
@@ -211,14 +212,23 @@ def test_serverless_option_and_ml_client_validation(aml, tmp_path, empty_store) 
     assert result.passed, result.error_messages
 
 
-def test_automl_job_maps_metric_and_families(aml, tmp_path, empty_store) -> None:
+@pytest.mark.parametrize(
+    ("task", "target", "algorithms", "goal"),
+    [
+        ("classification", "churned", ["XGBoostClassifier", "RandomForest"], "maximize"),
+        ("regression", "fare_amount", ["XGBoostRegressor", "RandomForest"], "minimize"),
+    ],
+)
+def test_automl_job_maps_task_metric_and_families(
+    aml, tmp_path, empty_store, task, target, algorithms, goal
+) -> None:
     from {{ cookiecutter.package_name }}.azure.automl_job import (
         AUTOML_METRICS,
         build_automl_job,
         build_mltable_asset,
     )
 
-    project = azure_project(tmp_path / "p", empty_store)
+    project = azure_project(tmp_path / "p", empty_store, task)
     settings = load_settings(
         project / "config" / "pipeline.yaml", {"automl.families": ["xgboost", "random_forest"]}
     )
@@ -230,10 +240,14 @@ def test_automl_job_maps_metric_and_families(aml, tmp_path, empty_store) -> None
     # AutoML jobs have no local _validate: the loader's schema check and the REST form are
     # the offline proof.
     loaded = round_trips(aml.load_job, tmp_path / "automl.yml", tmp_path)
-    assert loaded._to_rest_object().properties.task_details.target_column_name == "churned"
-    expected = AUTOML_METRICS["{{ cookiecutter.primary_metric }}"].lower().replace("_", "")
+    details = loaded._to_rest_object().properties.task_details
+    assert details.task_type.lower() == task
+    assert details.target_column_name == target
+    expected = AUTOML_METRICS[settings.evaluation.primary_metric].lower().replace("_", "")
     assert loaded.primary_metric.lower().replace("_", "") == expected
-    assert loaded.training.allowed_training_algorithms == ["XGBoostClassifier", "RandomForest"]
+    assert loaded.training.allowed_training_algorithms == algorithms
+    # A sweep of this project optimizes the same metric in its direction.
+    assert settings.sweep_goal == goal
     assert loaded.limits.max_trials == settings.automl.n_trials
     loaded_table = round_trips(aml.load_data, _dump(table, tmp_path / "table.yml"), tmp_path)
     assert loaded_table.type == "mltable"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import write_sample
 
 from {{ cookiecutter.package_name }}.data import DataError, load_table, split_table, validate_table
 
@@ -98,10 +99,15 @@ def test_sample_data_is_regenerated_exactly_by_its_script(tmp_path: Path) -> Non
     assert (tmp_path / "sample.csv").read_bytes() == (
         project_dir / "data" / "sample.csv"
     ).read_bytes()
-    sample = pd.read_csv(tmp_path / "sample.csv")
-    assert sample["churned"].nunique() == 2
-    assert sample.isna().any().any()  # some missing values, as real exports have
-    assert set(sample.select_dtypes("object").columns) >= {"contract", "payment_method"}
+    churn = pd.read_csv(write_sample("classification", tmp_path / "churn.csv"))
+    assert churn["churned"].nunique() == 2
+    assert churn.isna().any().any()  # some missing values, as real exports have
+    assert set(churn.select_dtypes("object").columns) >= {"contract", "payment_method"}
+    fares = pd.read_csv(write_sample("regression", tmp_path / "fares.csv"))
+    assert fares["fare_amount"].min() > 0
+    assert fares["fare_amount"].skew() > 1  # a long right tail, like real fares
+    assert fares.isna().any().any()
+    assert set(fares.select_dtypes("object").columns) >= {"vendor", "payment_type"}
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -54,6 +54,7 @@ def champion_version(config: str) -> str:
 
 
 def test_drift_retrain_promotes_a_better_model_and_keeps_a_better_champion(project: Path) -> None:
+    family = load_settings(project / "config" / "pipeline.yaml").model.family
     config = set_family(project, "dummy")  # a weak first champion
     code, output = cli("run", "--config", config)
     assert code == 0, output
@@ -69,7 +70,7 @@ def test_drift_retrain_promotes_a_better_model_and_keeps_a_better_champion(proje
     assert champion_version(config) == "1"  # no drift, no training
 
     shifted = shifted_sample(project)
-    config = set_family(project, "{{ cookiecutter.model_family }}")
+    config = set_family(project, family)
     code, output = cli("monitor", "drift", "--data", str(shifted), "--retrain", "--config", config)
     assert code == DRIFT_EXIT_CODE, output
     assert "DRIFT" in output and "v2 promoted to champion" in output
