@@ -81,6 +81,16 @@ MATRIX = {
         "primary_metric": "f1",
         "model_family": "random_forest",
     },
+    "regression-azure-devops-public-mae-forest-own-package": {
+        "project_name": "Taxi Fares",
+        "package_name": "fare_model",
+        "task": "regression",
+        "ci_provider": "azure-devops",
+        "network_isolation": "public",
+        "environments": "dev,test",
+        "primary_metric": "mae",
+        "model_family": "random_forest",
+    },
     "both-ci-automl-logreg-three-envs": {
         "ci_provider": "both",
         "use_automl": "yes",

@@ -23,18 +23,20 @@ from conftest import TEMPLATE_DIR
 from template_tools import bake_isolated
 
 # The default bake runs its whole suite. The second bake changes every answer the suite's
-# outcome depends on: another CI provider, the public network mode, two environments, another
-# metric and model family, and a package name unlike its slug (the names Azure objects take,
-# docs/architecture.md). Its parts that those answers shape run whole; the others run their
-# fast tier, because their slow tests (serving, monitoring loops, concurrent runs) train and
-# serve the same way whatever the answers, and the default bake runs them.
-SUITES = ["default", "azure-devops-public-sandbox-f1-forest-own-package"]
+# outcome depends on: the task (regression), another CI provider, the public network mode, two
+# environments, another metric and model family, and a package name unlike its slug (the names
+# Azure objects take, docs/architecture.md). Its parts that those answers shape run whole; the
+# others run their fast tier, because their slow tests (serving, monitoring loops, concurrent
+# runs) train and serve the same way whatever the answers, and the default bake runs them.
+# Every bake's suite tests both tasks (its `project` and `regression_project` fixtures), so
+# the default bake's whole suite also covers regression's serving and monitoring loops.
+SUITES = ["default", "regression-azure-devops-public-mae-forest-own-package"]
 ANSWER_SHAPED_PARTS = {"infra", "pipeline", "azure"}
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 # First match wins; what matches nothing is `unit`. Slow parts first, so they start first.
 PARTS = {
     "infra": ["infra/tests/test_*.py"],
-    "pipeline": ["tests/test_pipeline.py", "tests/test_automl.py"],
+    "pipeline": ["tests/test_pipeline.py", "tests/test_automl.py", "tests/test_regression_*.py"],
     "serving": ["tests/test_serving_*.py"],
     "azure": ["tests/test_azure*.py"],
     "monitoring": ["tests/test_monitor*.py"],

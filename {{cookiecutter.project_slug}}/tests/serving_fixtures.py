@@ -1,4 +1,5 @@
-"""A small churn-like model saved the way the pipeline saves its models, for serving tests.
+"""A small churn-like model and a small taxi-fare regressor, saved the way the pipeline saves
+its models, for serving tests.
 
 Serving must not depend on a full training run: this builds the same kind of artifact (a
 scikit-learn Pipeline with a ColumnTransformer, saved by `mlflow.sklearn.save_model` with a
@@ -24,6 +25,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from {{ cookiecutter.package_name }}.train import build_preprocessor
 
 # `serve` as the CLI runs it, in a child process: `python -c SERVE --port ...`.
 SERVE = "import typer; from {{ cookiecutter.package_name }}.cli.serve import serve; typer.run(serve)"
@@ -84,6 +87,62 @@ def save_model(model_dir: Path, rows: int = 400) -> Pipeline:
         skops_trusted_types=["numpy.dtype"],  # the pipeline's format: skops, no pickle
     )
     return model
+
+
+FARE = "fare"
+
+
+def make_fares(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Taxi trips and their fare: numbers and text with gaps, and a skewed, strictly positive
+    target (most fares small, a long tail of long trips and airport runs)."""
+    rng = np.random.default_rng(seed)
+    km = rng.lognormal(1.0, 0.8, rows)
+    minutes = km * rng.uniform(1.5, 4.0, rows) + rng.exponential(3.0, rows)
+    zone = rng.choice(["downtown", "suburb", "airport"], rows, p=[0.6, 0.3, 0.1])
+    fare = (3.0 + 1.5 * km + 0.3 * minutes + 12.0 * (zone == "airport")) * rng.lognormal(
+        0.0, 0.1, rows
+    )
+    frame = pd.DataFrame(
+        {
+            "trip_km": km.round(2),
+            "trip_minutes": minutes.round(1),
+            "passengers": rng.integers(1, 5, rows).astype(float),
+            "pickup_zone": zone.astype(object),
+            "payment_type": rng.choice(["card", "cash"], rows).astype(object),
+            FARE: fare.round(2),
+        }
+    )
+    frame.loc[frame.index % 9 == 0, "trip_minutes"] = np.nan
+    frame.loc[frame.index % 7 == 0, "pickup_zone"] = np.nan
+    return frame
+
+
+def train_regressor(
+    frame: pd.DataFrame, estimator: object, scale_numeric: bool = False
+) -> Pipeline:
+    """The pipeline's model shape for a numeric target: its preprocessor, then `estimator`."""
+    X = frame.drop(columns=[FARE])
+    preprocess = build_preprocessor(X, scale_numeric=scale_numeric)
+    return Pipeline([("preprocess", preprocess), ("model", estimator)]).fit(X, frame[FARE])
+
+
+def save_regressor(
+    model_dir: Path, family: str = "gradient_boosting", rows: int = 400
+) -> tuple[Pipeline, pd.DataFrame]:
+    """A family's regressor on `make_fares(rows)`, saved as the training step saves a model
+    (skops, signature, input example, drift reference); the fitted pipeline and its inputs."""
+    from {{ cookiecutter.package_name }}.drift_reference import save_reference
+    from {{ cookiecutter.package_name }}.families import FAMILIES
+    from {{ cookiecutter.package_name }}.steps.train import save_model as save_trained
+    from {{ cookiecutter.package_name }}.train import builtin_trusted_types
+
+    frame = make_fares(rows)
+    declared = FAMILIES[family]
+    model = train_regressor(frame, declared.regressor({}, 0), declared.scale_numeric)
+    X = frame.drop(columns=[FARE])
+    save_trained(model, model_dir, X, builtin_trusted_types())
+    save_reference(X, model, model_dir, rows=300, seed=0)
+    return model, X
 
 
 def free_port() -> int:

@@ -64,6 +64,21 @@ def test_drift_is_found_on_the_shifted_features_and_only_there() -> None:
     assert "DRIFT: 2/6 features drifted" in result.summary()
 
 
+def test_a_regressors_numeric_predictions_drift_as_numbers() -> None:
+    rng = np.random.default_rng(2)
+    reference, same, shifted = (
+        population(rows, rng, shift=shift) for rows, shift in ((4000, False), (2000, False), (2000, True))
+    )
+    for frame in (reference, same, shifted):
+        frame[PREDICTION_COLUMN] = 5.0 + frame["income"] / 10_000  # a fare-like amount
+    moved = compare(reference, shifted, DriftSettings()).prediction
+    assert moved is not None and moved.kind == "numeric" and moved.drifted
+    # The current side as text (how a log may hold it) is read as the same numbers.
+    as_text = same.assign(**{PREDICTION_COLUMN: same[PREDICTION_COLUMN].astype(str)})
+    stable = compare(reference, as_text, DriftSettings()).prediction
+    assert stable is not None and stable.kind == "numeric" and not stable.drifted
+
+
 def test_no_drift_on_a_fresh_sample_of_the_same_population() -> None:
     rng = np.random.default_rng(2)
     result = compare(population(5000, rng), population(3000, rng), DriftSettings())

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.drift_reference import PREDICTION_COLUMN
 from {{ cookiecutter.package_name }}.monitoring import inference_log
 from {{ cookiecutter.package_name }}.monitoring.inference_log import (
     CORRELATION_ID,
@@ -184,3 +185,12 @@ def test_the_folder_reads_as_one_table_even_with_an_all_missing_text_column(tmp_
     table = pd.read_parquet(root)
     assert len(table) == 4
     assert sorted(table["c"].dropna().tolist()) == ["b", "b"]
+
+
+def test_a_regressors_predictions_are_logged_as_text_that_reads_back_exactly(tmp_path) -> None:
+    fares = [0.1 + 0.2, 1 / 3, 72.62, 1e-17, 123456789.125]
+    log = log_at(tmp_path / "log")
+    log.record("req", columns(len(fares), 0), fares)
+    log.close()
+    logged = read_window(tmp_path / "log", timedelta(hours=1))[PREDICTION_COLUMN]
+    assert [float(text) for text in logged] == fares

@@ -61,7 +61,11 @@ def outcomes(ids: list[str], truth: pd.Series, target: str) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_feedback_live_quality_and_retraining_on_a_degraded_model(project: Path) -> None:
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_feedback_live_quality_and_retraining_on_a_degraded_model(
+    task: str, request: pytest.FixtureRequest
+) -> None:
+    project = request.getfixturevalue("project" if task == "classification" else "regression_project")
     config = str(project / "config" / "pipeline.yaml")
     settings = load_settings(Path(config))
     target = settings.data.target
@@ -80,14 +84,18 @@ def test_feedback_live_quality_and_retraining_on_a_degraded_model(project: Path)
     assert code == 0, output  # as good as evaluated
     assert "v1 (serving)" in output and "as evaluated" in output
 
-    # The world changes: what the model learned is now the opposite of what happens.
+    # The world changes: what the model learned is now the opposite of what happens (for
+    # fares: every fare is two and a half times what it was; RMSE, lower is better, rises).
+    changed = 1 - sample[target] if task == "classification" else sample[target] * 2.5
     flipped = project / "flipped.csv"
-    outcomes(ids, 1 - sample[target], target).to_csv(flipped, index=False)
+    outcomes(ids, changed, target).to_csv(flipped, index=False)
     code, output = cli("monitor", "feedback", "--labels", str(flipped), "--config", config)
     assert code == 0, output
     code, output = cli("monitor", "quality", "--since", "1h", "--retrain", "--config", config)
     assert code == DRIFT_EXIT_CODE, output
     assert "degraded: live interval" in output
+    if task == "regression":
+        assert "above the holdout" in output and "(lower is better)" in output
     assert f"+ {REQUESTS * ROWS} labelled production rows: v2" in output, output
     retrain_files = list((project / ".runs" / "retrain-data").glob("*.parquet"))
     assert len(retrain_files) == 1
@@ -134,3 +142,16 @@ def test_a_better_version_wins_the_comparison_and_equal_ones_do_not() -> None:
     assert low < 0 < high
     low, high = bootstrap_interval("accuracy", y, guessing, **options)
     assert low < float(np.mean(noisy == y)) < high
+
+
+def test_an_error_metrics_comparison_is_won_by_the_smaller_error() -> None:
+    rng = np.random.default_rng(5)
+    y = pd.Series(rng.gamma(2.0, 6.0, 400))
+    numbers = lambda values: Predictions(values, np.empty((400, 0)), np.empty(0))  # noqa: E731
+    close = numbers(y.to_numpy() + rng.normal(0, 1, 400))
+    far = numbers(y.to_numpy() + rng.normal(0, 5, 400))
+    options = {"confidence": 0.95, "resamples": 400, "seed": 1}
+    low, _ = difference_interval("rmse", (y, close), (y, far), **options)
+    assert low > 0  # the gain of the closer version: its RMSE is smaller
+    _, high = difference_interval("rmse", (y, far), (y, close), **options)
+    assert high < 0

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from serving_fixtures import make_frame, save_model
+from serving_fixtures import FARE, make_fares, make_frame, save_model, save_regressor
 
 from {{ cookiecutter.package_name }}.serving.batch import BatchInputError, score_file
 
@@ -96,3 +97,21 @@ def test_bad_files_fail_with_a_message_and_leave_no_output(model, frame, tmp_pat
         score_file(model_dir, tmp_path / "missing.csv", tmp_path / "out.json")
     with pytest.raises(BatchInputError, match="does not exist"):
         score_file(model_dir, tmp_path / "nope.csv", tmp_path / "out.csv")
+
+
+def test_a_regressor_writes_one_float_column_of_predictions(tmp_path) -> None:
+    """The fare column of a labelled file is ignored; no probability columns, as online."""
+    model, _ = save_regressor(tmp_path / "model")
+    trips = make_fares(500, seed=2)
+    trips.to_parquet(tmp_path / "trips.parquet", index=False)
+    score_file(
+        tmp_path / "model",
+        tmp_path / "trips.parquet",
+        tmp_path / "fares.parquet",
+        progress=lambda rows, total: None,
+    )
+    scored = pq.read_table(tmp_path / "fares.parquet")
+    assert scored.schema.names == ["prediction"]
+    assert scored.schema.field("prediction").type == pa.float64()
+    expected = model.predict(trips.drop(columns=[FARE])).tolist()
+    assert scored.column("prediction").to_pylist() == expected

@@ -11,11 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from flask import Flask
-from serving_fixtures import make_frame, save_model, train_model
+from serving_fixtures import make_frame, save_model, save_regressor, train_model
 
 from {{ cookiecutter.package_name }}.serving import score as score_module
 from {{ cookiecutter.package_name }}.serving.fastpath import compile_fast_path, verified
-from {{ cookiecutter.package_name }}.serving.scoring import Model, find_model_dir
+from {{ cookiecutter.package_name }}.serving.scoring import (
+    EXPLAIN_UNAVAILABLE,
+    Model,
+    find_model_dir,
+)
 
 SCORE_PY = Path(score_module.__file__)
 
@@ -124,3 +128,23 @@ def test_fast_path_that_disagrees_with_the_pipeline_fails_verification() -> None
     scaler = pipeline.named_steps["preprocess"].transformers_[0][1].steps[-1][1]
     scaler.mean_ = scaler.mean_ + 5.0  # the pipeline changes; the compiled path does not
     assert not verified(pipeline, fast, frame)
+
+
+def test_a_linear_regressor_answers_floats_on_the_fast_path_and_refuses_what_it_cannot(
+    tmp_path,
+) -> None:
+    """No trees: the replayed preprocessing feeds the ridge model; explain and bad rows are
+    400s that say why."""
+    model, X = save_regressor(tmp_path / "model", family="linear_regression")
+    loaded = Model.load(tmp_path / "model")
+    assert loaded.regressor and loaded.fast_predict is not None
+    assert loaded.fast_predict.trees is None
+    body = X.head(5).to_json(orient="records")
+    status, answer = loaded.score(body)
+    assert status == 200 and list(answer) == ["predictions"]
+    assert all(type(prediction) is float for prediction in answer["predictions"])
+    assert answer["predictions"] == pytest.approx(model.predict(X.head(5)).tolist(), rel=1e-9)
+    assert loaded.score(body, explain=True) == (400, {"message": EXPLAIN_UNAVAILABLE})
+    bad = [{**json.loads(body)[0], "trip_km": "far"}]
+    status, answer = loaded.score(json.dumps(bad))
+    assert status == 400 and "'trip_km' must be a number" in answer["message"]

@@ -15,12 +15,23 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from serving_fixtures import SERVE, free_port, launch, make_frame, save_model, stop, wait_for_health
+from serving_fixtures import (
+    SERVE,
+    free_port,
+    launch,
+    make_frame,
+    save_model,
+    save_regressor,
+    start_healthy,
+    stop,
+    wait_for_health,
+)
 
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.deployments import DeploymentRecord, record_deployment
 from {{ cookiecutter.package_name }}.lineage import model_digest
 from {{ cookiecutter.package_name }}.registry import CHAMPION_ALIAS, DIGEST_TAG, PRODUCTION_TAG
+from {{ cookiecutter.package_name }}.serving.local import server_command, server_environment
 
 pytestmark = pytest.mark.slow
 COLUMNS = list(make_frame(1).columns)
@@ -93,6 +104,48 @@ def test_explain_reaches_the_scoring_script_as_a_query_parameter(server) -> None
     assert bad.status_code == 400 and bad.json() == {"message": "explain must be true or false"}
     plain = requests.post(f"{server}/score?explain=false", json=records, timeout=10)
     assert plain.status_code == 200 and list(plain.json()) == ["predictions"]
+
+
+@pytest.fixture(scope="module")
+def regression_server(tmp_path_factory: pytest.TempPathFactory):
+    """The server `serve` starts (same command, same environment), one worker, on a gradient
+    boosting fare regressor: no registry needed to see what a regressor answers."""
+    folder = tmp_path_factory.mktemp("regressor")
+    model, X = save_regressor(folder / "model")
+    port = free_port()
+    process = start_healthy(
+        server_command(port, 1, "127.0.0.1")[1:],  # launch adds the interpreter
+        port=port,
+        cwd=folder,
+        env=server_environment(folder / "model"),
+        log=folder / "server.log",
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", model, X
+    finally:
+        stop(process)
+
+
+def test_a_served_regressor_answers_numbers_explains_them_and_rejects_bad_rows(
+    regression_server,
+) -> None:
+    url, model, X = regression_server
+    rows = X.head(4)  # with missing values
+    records = json.loads(rows.to_json(orient="records"))
+    response = requests.post(f"{url}/score", json=records, timeout=10)
+    assert response.status_code == 200, response.text
+    assert list(response.json()) == ["predictions"]  # no probabilities
+    predictions = response.json()["predictions"]
+    assert all(type(prediction) is float for prediction in predictions)
+    assert predictions == pytest.approx(model.predict(rows).tolist(), rel=1e-9)
+    explained = requests.post(f"{url}/score?explain=true", json=records, timeout=10)
+    assert explained.status_code == 200, explained.text
+    for prediction, explanation in zip(predictions, explained.json()["explanations"], strict=True):
+        total = explanation["bias"] + sum(explanation["contributions"].values())
+        assert total == pytest.approx(prediction, abs=1e-9)
+    bad = requests.post(f"{url}/score", json=[{**records[0], "passengers": "two"}], timeout=10)
+    assert bad.status_code == 400
+    assert "'passengers' must be a number" in bad.json()["message"]
 
 
 def test_serve_without_a_deployment_fails_with_a_clear_message(tmp_path) -> None:

@@ -18,9 +18,12 @@ twice or missed. A segment that cannot be read (a 0-byte file from a crash of an
 set aside under `.corrupt/`, never read again, and never stops a reader.
 
 Each row: the model's input columns as validated (text always as strings, so every segment has
-one schema and `pd.read_parquet(root)` reads the folder as one table), `_prediction`,
-`_model_version`, `_correlation_id` (the request id the server returns in `x-request-id`),
-`_row` (the row's position in its request) and `_timestamp` (UTC).
+one schema and `pd.read_parquet(root)` reads the folder as one table), `_prediction` (text
+for every task, as in the drift reference: a class label, or a regressor's float as Python
+writes it, which `float()` reads back exactly; a numeric column here would not concatenate
+with the text of a classifier logged to the same folder), `_model_version`,
+`_correlation_id` (the request id the server returns in `x-request-id`), `_row` (the row's
+position in its request) and `_timestamp` (UTC).
 """
 
 from __future__ import annotations
@@ -185,6 +188,7 @@ class InferenceLog:
             name: _one_type(np.concatenate([columns[name] for _, _, columns, _ in batch]))
             for name in batch[0][2]
         }
+        # str(float) is the shortest text that reads back as the same float: nothing is lost.
         data[PREDICTION_COLUMN] = [str(p) for *_, predictions in batch for p in predictions]
         data[MODEL_VERSION] = self.model_version
         data[CORRELATION_ID] = np.repeat([cid for _, cid, _, _ in batch], sizes)

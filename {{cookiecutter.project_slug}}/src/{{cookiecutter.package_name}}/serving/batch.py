@@ -27,6 +27,8 @@ from ..errors import PipelineError
 from .schema import InputSchema
 from .scoring import Model
 
+# The one column batch scoring adds: the class label, or a regressor's prediction as a float64
+# (no probabilities for either, as online).
 PREDICTION_COLUMN = "prediction"
 _ARROW_TYPES = {
     "double": pa.float64(),
@@ -119,6 +121,8 @@ def _score_chunk(
         raise BatchInputError(
             f"rows {first_row:,}-{first_row + chunk.num_rows - 1:,} could not be scored: {error}"
         ) from None
+    if model.regressor:
+        predictions = predictions.astype(np.float64, copy=False)
     columns = {name: chunk.column(name) for name in chunk.schema.names} if keep_columns else {}
     if PREDICTION_COLUMN in columns:
         raise BatchInputError(f"the input already has a '{PREDICTION_COLUMN}' column")

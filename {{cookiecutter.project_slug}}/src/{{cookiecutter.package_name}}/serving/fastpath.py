@@ -6,6 +6,7 @@ feature-name checks, pandas indexing) around ~50 us of arithmetic; the server ar
 preprocessing with plain numpy for the steps it knows (SimpleImputer, StandardScaler,
 OneHotEncoder, drop) and hands the matrix to the fitted estimator, or, for a tree ensemble, to
 its trees evaluated as arrays (`trees.py`), which replaces scikit-learn's per-tree Python.
+Classifiers and regressors alike: which one it is, is read from the estimator.
 
 It is an optimisation, never a second model: `compile_fast_path` returns None for anything it
 does not fully understand, and `verified` checks it against the real pipeline (same matrix, same
@@ -24,12 +25,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .trees import CompiledTrees, Proba, compile_trees
+from .trees import CompiledTrees, Output, compile_trees
 
 logger = logging.getLogger(__name__)
 
 Columns = dict[str, np.ndarray]
 Step = Callable[[np.ndarray], np.ndarray]
+
+# A fast path is used only when it agrees with the pipeline to within this: for a classifier,
+# the largest absolute difference between compiled trees' probabilities (its classes must be
+# equal); for a regressor, the largest difference between predictions *relative to their
+# scale* (the largest |prediction| checked), because its numbers are float sums taken in
+# another order than scikit-learn's, and an absolute bound would mean something else for a
+# fare in dollars than for a price in millions. 1e-9: nine significant digits either way.
+PARITY_TOLERANCE = 1e-9
 
 
 class Unsupported(Exception):
@@ -43,57 +52,68 @@ class FastPath:
 
     transform: Callable[[Columns], np.ndarray]
     estimator: Any
-    tree_proba: Proba | None = None
+    # The compiled trees: a classifier's probabilities, or a regressor's predictions.
+    trees: Output | None = None
     sources: tuple[str, ...] = ()  # the input column behind each column of the matrix
+    regressor: bool = False  # read from the estimator once, at compile time
 
     def __call__(self, columns: Columns) -> np.ndarray:
         matrix = self.transform(columns)
-        if self.tree_proba is None:
+        if self.trees is None:
             return self.estimator.predict(matrix)
-        return np.asarray(self.estimator.classes_)[self.tree_proba(matrix).argmax(axis=1)]
+        if self.regressor:
+            return self.trees(matrix)
+        return np.asarray(self.estimator.classes_)[self.trees(matrix).argmax(axis=1)]
 
     def without_trees(self) -> FastPath:
-        return replace(self, tree_proba=None)
+        return replace(self, trees=None)
 
     @property
     def explains(self) -> bool:
-        return isinstance(self.tree_proba, CompiledTrees)
+        return isinstance(self.trees, CompiledTrees)
 
     def explain(self, columns: Columns, predictions: list[Any]) -> list[dict[str, Any]]:
-        """Per row: the bias and each input column's contribution to the model's output for
-        the explained class (one-hot columns summed back into the column they encode, 0 for a
-        column the model drops). `predictions` are this path's own for `columns`."""
-        if not isinstance(self.tree_proba, CompiledTrees):
+        """Per row: the bias and each input column's contribution to the model's output (a
+        classifier's: for the explained class; one-hot columns summed back into the column they
+        encode, 0 for a column the model drops). `predictions` are this path's own for
+        `columns`. A regressor's explanation has no class: its output is the prediction."""
+        if not isinstance(self.trees, CompiledTrees):
             raise ValueError("only verified compiled trees explain their predictions")
-        bias, parts = self.tree_proba.contributions(self.transform(columns))
+        bias, parts = self.trees.contributions(self.transform(columns))
         inputs = list(columns)  # the request's columns, in the schema's order; unused ones get 0
         owner = np.array([inputs.index(source) for source in self.sources])
         per_input = np.zeros((parts.shape[0], len(inputs), parts.shape[2]))
         np.add.at(per_input, (slice(None), owner), parts)
-        classes = np.asarray(self.estimator.classes_).tolist()
-        if parts.shape[2] == 1:  # binary gradient boosting: one raw score, the positive class
-            labels, outputs = [classes[1]] * len(predictions), [0] * len(predictions)
-        else:  # one output per class: explain the predicted one
-            labels, outputs = predictions, [classes.index(label) for label in predictions]
-        return [
-            {
-                "class": label,
-                "output": self.tree_proba.output,
+        if self.regressor:  # one output: the prediction (its log for a log-link boosting)
+            labels, outputs = [None] * len(predictions), [0] * len(predictions)
+        else:
+            classes = np.asarray(self.estimator.classes_).tolist()
+            if parts.shape[2] == 1:  # binary gradient boosting: one raw score, positive class
+                labels, outputs = [classes[1]] * len(predictions), [0] * len(predictions)
+            else:  # one output per class: explain the predicted one
+                labels, outputs = predictions, [classes.index(label) for label in predictions]
+        explanations = []
+        for row, (label, output) in enumerate(zip(labels, outputs, strict=True)):
+            explanation = {
+                "output": self.trees.output,
                 "bias": float(bias[output]),
                 "contributions": {
                     name: float(per_input[row, index, output]) for index, name in enumerate(inputs)
                 },
             }
-            for row, (label, output) in enumerate(zip(labels, outputs, strict=True))
-        ]
+            explanations.append(explanation if self.regressor else {"class": label, **explanation})
+        return explanations
 
 
 def compile_fast_path(model: Any) -> FastPath | None:
     """The fast path of a fitted pipeline, or None if it is not replayable."""
+    from sklearn.base import is_regressor
+
     try:
         transform, sources = _compile_pipeline(model)
         estimator = model.steps[-1][1]
-        return FastPath(transform, estimator, compile_trees(estimator), sources)
+        trees = compile_trees(estimator)
+        return FastPath(transform, estimator, trees, sources, is_regressor(estimator))
     except Unsupported as reason:
         logger.info("Scoring with the pipeline's own predict (no fast path: %s)", reason)
         return None
@@ -103,19 +123,38 @@ def compile_fast_path(model: Any) -> FastPath | None:
 
 
 def tree_parity(model: Any, fast: FastPath, frame: pd.DataFrame) -> float:
-    """The largest absolute difference between the compiled trees' probabilities and the
-    pipeline's own on `frame` (inf when a predicted class differs)."""
+    """How far the compiled trees are from the pipeline on `frame`, to compare with
+    PARITY_TOLERANCE: a classifier's largest absolute difference in probabilities (inf when a
+    predicted class differs), a regressor's `relative_difference` in predictions."""
     columns = {name: frame[name].to_numpy() for name in frame.columns}
-    if fast.tree_proba is None:
+    if fast.trees is None:
         return 0.0
-    ours = fast.tree_proba(fast.transform(columns))
+    if fast.regressor:
+        return relative_difference(fast(columns), model.predict(frame))
+    ours = fast.trees(fast.transform(columns))
     if not np.array_equal(fast(columns), model.predict(frame)):
         return math.inf
     return float(np.abs(ours - model.predict_proba(frame)).max())
 
 
+def relative_difference(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """The largest |ours - theirs|, as a share of the predictions' scale (their largest
+    absolute value; all-zero predictions must then be matched exactly)."""
+    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if ours.shape != theirs.shape:
+        return math.inf
+    difference = float(np.abs(ours - theirs).max())
+    if difference == 0.0:
+        return 0.0
+    scale = float(np.abs(theirs).max())
+    relative = difference / scale if scale > 0 else math.inf
+    return relative if math.isfinite(relative) else math.inf  # NaN must not pass as a match
+
+
 def verified(model: Any, fast: FastPath, frame: pd.DataFrame) -> bool:
-    """True when the fast path reproduces the pipeline's matrix and predictions on `frame`."""
+    """True when the fast path reproduces the pipeline's matrix and predictions on `frame`
+    (a regressor's predictions to within PARITY_TOLERANCE of their scale, a classifier's
+    exactly)."""
     columns = {name: frame[name].to_numpy() for name in frame.columns}
     try:
         expected_matrix = model[:-1].transform(frame)
@@ -125,7 +164,12 @@ def verified(model: Any, fast: FastPath, frame: pd.DataFrame) -> bool:
         same_matrix = np.allclose(
             _compile_pipeline(model)[0](columns), expected_matrix, rtol=1e-9, atol=1e-12
         )
-        same_predictions = np.array_equal(fast(columns), model.predict(frame))
+        ours, theirs = fast(columns), model.predict(frame)
+        same_predictions = (
+            relative_difference(ours, theirs) <= PARITY_TOLERANCE
+            if fast.regressor
+            else np.array_equal(ours, theirs)
+        )
     except Exception:  # any disagreement in behaviour means: do not use it
         logger.exception("Fast path failed verification; using the pipeline's own predict")
         return False

@@ -52,8 +52,9 @@ def init() -> None:
     _recorder = _package_module("monitoring.collect").recorder_from_environment(Path(root))
     # Loggers under "azmlinfsrv" are the ones the server prints (and ships to App Insights).
     logging.getLogger("azmlinfsrv.score").info(
-        "Model %s ready: %d input columns, %s",
+        "Model %s ready: %s%d input columns, %s",
         _model.source,
+        "regressor, " if _model.regressor else "",
         len(_model.schema.columns),
         "verified fast path" if _model.fast_predict else "pipeline predict",
     )
@@ -63,8 +64,9 @@ def init() -> None:
 def run(request: AMLRequest) -> dict[str, Any] | AMLResponse:
     """Score one request. The raw request (not the server's decoded string) is taken so that
     the body is read as sent, whatever its Content-Type, and non-POST methods get a clear 405.
-    Predictions are returned as a dict (the server answers 200 with it as JSON, and logs one
-    line less per request than for a response object); rejections as a 4xx response."""
+    Predictions (class labels, or a regressor's floats) are returned as a dict (the server
+    answers 200 with it as JSON, and logs one line less per request than for a response
+    object); rejections as a 4xx response."""
     if request.method != "POST":
         return AMLResponse({"message": "use POST with a JSON body to score"}, 405, json_str=True)
     explain = request.args.get("explain", "false").lower()

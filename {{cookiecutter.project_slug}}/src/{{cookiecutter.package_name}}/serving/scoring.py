@@ -2,6 +2,9 @@
 
 Shared by the online scoring script (`score.py`) and batch scoring (`batch.py`), so both apply
 the same model, the same column order and the same missing-value representation.
+
+Serving needs no settings to know the task: a classifier answers with its labels, a regressor
+(`sklearn.base.is_regressor` of the loaded pipeline) with floats; neither sends probabilities.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pandas as pd
 import yaml
 
 from ..drift_reference import REFERENCE_FILE
-from .fastpath import FastPath, compile_fast_path, tree_parity, verified
+from .fastpath import PARITY_TOLERANCE, FastPath, compile_fast_path, tree_parity, verified
 from .schema import InputSchema, PayloadError
 
 logger = logging.getLogger(__name__)
@@ -46,10 +49,11 @@ EXPLAIN_UNAVAILABLE = (
     "its verified compiled trees; this model is scored by its own predict, which has no "
     "per-row contributions"
 )
-# Compiled trees are used only when their probabilities match the model's on the input
-# example and on this many stored training rows, to within this absolute difference.
+# Compiled trees are used only when their probabilities (a regressor's predictions) match the
+# model's on the input example and on this many stored training rows, to within
+# PARITY_TOLERANCE (absolute for probabilities, relative to the predictions' scale for a
+# regressor: see fastpath.py).
 PARITY_ROWS = 1000
-TREE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -60,6 +64,9 @@ class Model:
     schema: InputSchema
     source: Path
     fast_predict: FastPath | None = None
+    # Its predictions are numbers (floats), not class labels. Read from the scikit-learn
+    # model; a model of another MLflow flavor answers whatever its predict returns.
+    regressor: bool = False
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:
@@ -74,10 +81,14 @@ class Model:
             raise ValueError(f"{model_dir} has no input signature: save it with one")
         schema = InputSchema.from_signature(json.loads(signature))
         fast_predict = None
+        regressor = False
         sklearn_flavor = meta.get("flavors", {}).get("sklearn")
         if sklearn_flavor:
+            from sklearn.base import is_regressor
+
             pipeline = _load_sklearn(model_dir, sklearn_flavor)
             predict_fn = pipeline.predict
+            regressor = is_regressor(pipeline)
             example = _input_example(model_dir, meta)
             fast_predict = _verified_fast_path(pipeline, schema, example, model_dir)
         else:
@@ -85,12 +96,13 @@ class Model:
 
             predict_fn = mlflow.pyfunc.load_model(str(model_dir)).predict
         logger.info(
-            "Loaded model from %s (%d input columns, %s)",
+            "Loaded %s from %s (%d input columns, %s)",
+            "regressor" if regressor else "model",
             model_dir,
             len(schema.columns),
             "fast path verified" if fast_predict else "pipeline predict",
         )
-        return cls(predict_fn, schema, model_dir, fast_predict)
+        return cls(predict_fn, schema, model_dir, fast_predict, regressor)
 
     def predict(self, frame: pd.DataFrame) -> list[Any]:
         """Predict on a frame already in schema order; values the model itself rejects
@@ -99,15 +111,22 @@ class Model:
             predictions = self.predict_fn(frame)
         except ValueError as error:
             raise PayloadError(f"the model could not score this input: {error}") from None
-        return predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
+        return self._listed(predictions)
 
     def predict_columns(self, columns: dict[str, np.ndarray]) -> list[Any]:
         if self.fast_predict is None:
             return self.predict(pd.DataFrame(columns, copy=False))
         try:
-            return self.fast_predict(columns).tolist()
+            return self._listed(self.fast_predict(columns))
         except ValueError as error:
             raise PayloadError(f"the model could not score this input: {error}") from None
+
+    def _listed(self, predictions: Any) -> list[Any]:
+        """JSON-ready predictions: a regressor's always as floats (float32 or integer output
+        of a custom regressor included), a classifier's labels as they are."""
+        if self.regressor:
+            return np.asarray(predictions, dtype=np.float64).tolist()
+        return predictions.tolist() if hasattr(predictions, "tolist") else list(predictions)
 
     def score(
         self,
@@ -116,7 +135,8 @@ class Model:
         *,
         explain: bool = False,
     ) -> tuple[int, dict[str, Any]]:
-        """Score one request body: (200, predictions) or (4xx, a message naming the problem).
+        """Score one request body: (200, predictions: class labels, or a regressor's floats)
+        or (4xx, a message naming the problem).
         `record` sees the validated inputs and the predictions of every scored request (the
         inference log); rejected requests are not recorded. With `explain`, each row's
         contributions come too (tree models on the verified fast path only)."""
@@ -168,8 +188,9 @@ def _verified_fast_path(
 ) -> FastPath | None:
     """The fast path, only if it reproduces the pipeline on the model's own input example,
     varied with a missing value in every optional column and an unseen category in every
-    text column; compiled trees, only if they also reproduce its probabilities on up to
-    PARITY_ROWS of the training rows stored with the model (within TREE_TOLERANCE)."""
+    text column; compiled trees, only if they also reproduce its probabilities (a regressor's
+    predictions) on up to PARITY_ROWS of the training rows stored with the model (within
+    PARITY_TOLERANCE)."""
     fast = compile_fast_path(pipeline)
     if fast is None:
         return None
@@ -186,15 +207,16 @@ def _verified_fast_path(
     frame = _frame(schema, rows)
     if frame is None:
         return None
-    if fast.tree_proba is not None:
+    if fast.trees is not None:
         reference = _reference_rows(model_dir, schema)
         checked = frame if reference is None else pd.concat([frame, reference], ignore_index=True)
         difference = tree_parity(pipeline, fast, checked)
-        if difference > TREE_TOLERANCE:
+        if difference > PARITY_TOLERANCE:
             logger.warning(
-                "Compiled trees differ from the model by %g (> %g); using its own predict",
+                "Compiled trees differ from the model by %g%s (> %g); using its own predict",
                 difference,
-                TREE_TOLERANCE,
+                " of the predictions' scale" if fast.regressor else "",
+                PARITY_TOLERANCE,
             )
             fast = fast.without_trees()
         else:

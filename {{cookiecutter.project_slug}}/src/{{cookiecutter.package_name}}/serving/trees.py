@@ -1,22 +1,26 @@
 """Tree ensembles evaluated as arrays: every tree of the model at once, one level per step.
 
-scikit-learn's `predict_proba` on one row walks its trees in Python-level loops and thread-pool
-set-up, about 3 ms for the default gradient boosting model, while the arithmetic is
-microseconds. Here all nodes of all trees are flattened into a few numpy arrays once, at load;
-a batch of rows then descends every tree together (`nodes[rows, trees]`), one vectorized step
-per tree level, and the leaves are summed as scikit-learn sums them.
+scikit-learn's `predict_proba` (or a regressor's `predict`) on one row walks its trees in
+Python-level loops and thread-pool set-up, about 3 ms for the default gradient boosting model,
+while the arithmetic is microseconds. Here all nodes of all trees are flattened into a few
+numpy arrays once, at load; a batch of rows then descends every tree together
+(`nodes[rows, trees]`), one vectorized step per tree level, and the leaves are summed as
+scikit-learn sums them.
 
-Supported: HistGradientBoostingClassifier (numeric splits, missing values by each node's
-`missing_go_to_left`) and RandomForest/ExtraTrees classifiers. Anything else (categorical
-splits, other estimators) compiles to None and scoring keeps the estimator's own predict_proba.
-It is an optimisation, never a second model: `serving/fastpath.py` uses it only after it
-reproduced the estimator's probabilities on the model's own rows (see `verified`).
+Supported: HistGradientBoosting classifiers and regressors (numeric splits, missing values by
+each node's `missing_go_to_left`; a regressor's identity or log link) and RandomForest/ExtraTrees
+classifiers and single-output regressors. Anything else (categorical splits, other estimators)
+compiles to None and scoring keeps the estimator's own predict_proba / predict. It is an
+optimisation, never a second model: `serving/fastpath.py` uses it only after it reproduced the
+estimator's probabilities (a regressor's predictions) on the model's own rows (see
+`tree_parity`).
 
 The same walk gives per-row explanations (`CompiledTrees.contributions`): along a row's path,
 each split moves the expected output from the parent's mean to the child's, and that change is
 credited to the split's feature (Saabas's method, as the `treeinterpreter` package computes
 it). The contributions plus the bias (the roots' means) add up exactly to the model's output:
-the raw score for gradient boosting, the probability for forests. Cheaper than TreeSHAP
+the raw score for gradient boosting (for a squared-error regressor, the prediction itself), the
+probability for forest classifiers, the prediction for forest regressors. Cheaper than TreeSHAP
 (one pass over the path), but not order-fair between features that interact.
 """
 
@@ -28,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-Proba = Callable[[np.ndarray], np.ndarray]
+# rows -> class probabilities (rows, classes), or a regressor's predictions (rows,)
+Output = Callable[[np.ndarray], np.ndarray]
 # rows -> (bias (outputs,), contributions (rows, features, outputs))
 Contributions = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -99,28 +104,35 @@ class _Forest:
 
 @dataclass(frozen=True)
 class CompiledTrees:
-    """A tree ensemble's probabilities, and the per-row contributions behind them."""
+    """A tree ensemble's output (a classifier's probabilities, a regressor's predictions), and
+    the per-row contributions behind it."""
 
-    proba: Proba
+    evaluate: Output
     contributions: Contributions
     output: str  # what the contributions add up to, for the reader of an explanation
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        return self.proba(X)
+        return self.evaluate(X)
 
 
 def compile_trees(estimator: Any) -> CompiledTrees | None:
-    """predict_proba of `estimator` as array code, or None when it is not a supported ensemble."""
+    """predict_proba of a classifier, predict of a regressor, as array code; None when
+    `estimator` is not a supported ensemble."""
     from sklearn.ensemble import (
         ExtraTreesClassifier,
+        ExtraTreesRegressor,
         HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
         RandomForestClassifier,
+        RandomForestRegressor,
     )
 
-    if isinstance(estimator, HistGradientBoostingClassifier):
+    if isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         return _boosting(estimator)
     if isinstance(estimator, RandomForestClassifier | ExtraTreesClassifier):
         return _forest(estimator)
+    if isinstance(estimator, RandomForestRegressor | ExtraTreesRegressor):
+        return _forest(estimator) if estimator.n_outputs_ == 1 else None
     return None
 
 
@@ -181,7 +193,11 @@ def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, is_leaf: np.n
 
 def _boosting(model: Any) -> CompiledTrees | None:
     """Raw score = baseline + the leaf values of every iteration's tree, per class; then the
-    model's own link (sigmoid for two classes, softmax for more)."""
+    model's own link (`_link`)."""
+    link = _link(model)
+    if link is None:
+        return None
+    inverse, output = link
     per_class: list[list[dict[str, np.ndarray]]] = [[] for _ in range(model.n_trees_per_iteration_)]
     for iteration in model._predictors:
         for klass, predictor in enumerate(iteration):
@@ -205,32 +221,63 @@ def _boosting(model: Any) -> CompiledTrees | None:
     forests = [_flatten(trees) for trees in per_class]
     baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)
 
-    def predict_proba(X: np.ndarray) -> np.ndarray:
+    def evaluate(X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)
         raw = np.column_stack([f.leaf_value[f.leaves(X)].sum(axis=1) for f in forests]) + baseline
-        if raw.shape[1] == 1:
-            positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
-            return np.column_stack([1.0 - positive, positive])
-        shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-        return shifted / shifted.sum(axis=1, keepdims=True)
+        return inverse(raw)
 
     def contributions(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         parts = [f.contributions(np.asarray(X, dtype=np.float64)) for f in forests]
         bias = np.concatenate([part[0] for part in parts]) + baseline
         return bias, np.concatenate([part[1] for part in parts], axis=2)
 
-    output = "raw score (log-odds of the positive class)" if len(forests) == 1 else "raw score"
-    return CompiledTrees(predict_proba, contributions, output)
+    return CompiledTrees(evaluate, contributions, output)
+
+
+def _link(model: Any) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
+    """Raw scores (rows, trees per iteration) -> the model's output, as its `predict_proba` or
+    `predict` applies it, and what the raw score is to the reader of an explanation. None for
+    a regressor's link other than identity (squared or absolute error, quantile) or log
+    (poisson, gamma)."""
+    from sklearn.base import is_regressor
+
+    if not is_regressor(model):
+        if model.n_trees_per_iteration_ == 1:
+            return _sigmoid, "raw score (log-odds of the positive class)"
+        return _softmax, "raw score"
+    from sklearn._loss.link import IdentityLink, LogLink
+
+    link = model._loss.link
+    if isinstance(link, IdentityLink):
+        return (lambda raw: raw[:, 0]), "prediction"
+    if isinstance(link, LogLink):
+        return (lambda raw: np.exp(raw[:, 0])), "raw score (log of the prediction)"
+    return None
+
+
+def _sigmoid(raw: np.ndarray) -> np.ndarray:
+    positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+    return np.column_stack([1.0 - positive, positive])
+
+
+def _softmax(raw: np.ndarray) -> np.ndarray:
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _forest(model: Any) -> CompiledTrees:
-    """The mean over trees of each leaf's class shares (scikit-learn's soft vote)."""
+    """The mean over trees of each leaf's class shares (scikit-learn's soft vote), or of each
+    leaf's value for a regressor (the mean target of the training rows that reached it)."""
+    from sklearn.base import is_regressor
+
+    regressor = is_regressor(model)
     trees = []
     for member in model.estimators_:
         tree = member.tree_
         leaf = tree.children_left == -1
-        shares = tree.value[:, 0, :].astype(np.float64)
-        shares = shares / shares.sum(axis=1, keepdims=True)
+        values = tree.value[:, 0, :].astype(np.float64)  # (nodes, classes), or (nodes, 1)
+        if not regressor:
+            values = values / values.sum(axis=1, keepdims=True)
         missing = getattr(tree, "missing_go_to_left", np.zeros(tree.node_count, dtype=np.uint8))
         trees.append(
             {
@@ -240,19 +287,20 @@ def _forest(model: Any) -> CompiledTrees:
                 "right": np.where(leaf, 0, tree.children_right),
                 "missing_left": missing,
                 "is_leaf": leaf,
-                "value": shares,
-                "mean": shares,  # a node's class shares are already the mean of its rows
+                "value": values,
+                "mean": values,  # a node's value is already the mean over its training rows
             }
         )
     forest = _flatten(trees)
 
-    def predict_proba(X: np.ndarray) -> np.ndarray:
+    def evaluate(X: np.ndarray) -> np.ndarray:
         # scikit-learn's trees compare float32 inputs with their thresholds: so do we.
         X = np.asarray(X, dtype=np.float32).astype(np.float64)
-        return forest.leaf_value[forest.leaves(X)].mean(axis=1)
+        mean = forest.leaf_value[forest.leaves(X)].mean(axis=1)
+        return mean[:, 0] if regressor else mean
 
     def contributions(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         bias, total = forest.contributions(np.asarray(X, dtype=np.float32).astype(np.float64))
         return bias / len(trees), total / len(trees)
 
-    return CompiledTrees(predict_proba, contributions, "probability")
+    return CompiledTrees(evaluate, contributions, "prediction" if regressor else "probability")
