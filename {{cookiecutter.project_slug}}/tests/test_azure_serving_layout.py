@@ -22,13 +22,16 @@ import requests
 from serving_fixtures import free_port, make_frame, save_model, start_healthy, stop
 
 from {{ cookiecutter.package_name }}.azure.endpoints import deployment_environment_variables
-from {{ cookiecutter.package_name }}.config import MODEL_FAMILIES, load_settings
+from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.data import load_table
+from {{ cookiecutter.package_name }}.families import choices
 from {{ cookiecutter.package_name }}.serving.batch import score_file
+from {{ cookiecutter.package_name }}.tasks import TASKS
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "{{ cookiecutter.package_name }}"
-FAMILIES = (*MODEL_FAMILIES, "dummy")
+# Every family of each task, its baseline included: (task, family).
+FAMILIES = [(task, name) for task in TASKS for name in (*choices(task), "dummy")]
 
 
 def azure_layout(root: Path, model_dir: Path, version: str = "7") -> dict[str, str]:
@@ -48,25 +51,29 @@ def azure_layout(root: Path, model_dir: Path, version: str = "7") -> dict[str, s
 
 @pytest.fixture(scope="module")
 def trained_models(tmp_path_factory: pytest.TempPathFactory, empty_store: Path):
-    """One model per family, trained by the pipeline's own train step on the sample data."""
+    """One model per family and task, trained by the pipeline's own train step on the task's
+    sample data."""
     from conftest import make_project
 
     from {{ cookiecutter.package_name }}.steps import prepare, train
 
-    project = make_project(tmp_path_factory.mktemp("families"), empty_store)
-    settings = load_settings(project / "config" / "pipeline.yaml")
-    prepared = prepare.prepare_data(settings.data_path, project / "prepared", settings)
-    models = {}
-    for family in FAMILIES:
-        family_settings = settings.model_copy(
-            update={"model": settings.model.model_copy(update={"family": family})}
-        )
-        trained = train.train(prepared.train_path, project / family, family_settings)
-        models[family] = trained.model_dir
-    # Read as training reads it (missing text is NaN): the expected predictions must come from
-    # the inputs the model was trained to see, not from a raw Parquet frame holding None.
-    test = load_table(prepared.test_path).drop(columns=[settings.data.target]).head(40)
-    return models, test, settings
+    models, tests, settings = {}, {}, {}
+    for task in TASKS:
+        project = make_project(tmp_path_factory.mktemp(f"families-{task}"), empty_store, task)
+        settings[task] = load_settings(project / "config" / "pipeline.yaml")
+        data = settings[task].data_path
+        prepared = prepare.prepare_data(data, project / "prepared", settings[task])
+        for family in (*choices(task), "dummy"):
+            family_settings = settings[task].model_copy(
+                update={"model": settings[task].model.model_copy(update={"family": family})}
+            )
+            trained = train.train(prepared.train_path, project / family, family_settings)
+            models[task, family] = trained.model_dir
+        # Read as training reads it (missing text is NaN): the expected predictions must come
+        # from the inputs the model was trained to see, not from a Parquet frame holding None.
+        target = settings[task].data.target
+        tests[task] = load_table(prepared.test_path).drop(columns=[target]).head(40)
+    return models, tests, settings
 
 
 def start_azure_server(folder: Path, env: dict[str, str], port: int) -> subprocess.Popen:
@@ -85,16 +92,19 @@ def start_azure_server(folder: Path, env: dict[str, str], port: int) -> subproce
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", FAMILIES)
-def test_score_py_serves_every_family_in_the_azure_layout(trained_models, tmp_path, family):
+@pytest.mark.parametrize(("task", "family"), FAMILIES)
+def test_score_py_serves_every_family_in_the_azure_layout(
+    trained_models, tmp_path, task, family
+) -> None:
     import mlflow.pyfunc
 
-    models, test, settings = trained_models
-    deployment = settings.deployment.model_copy(update={"workers": 1})
+    models, tests, settings = trained_models
+    test = tests[task]
+    deployment = settings[task].deployment.model_copy(update={"workers": 1})
     env = {
         **os.environ,
         **deployment_environment_variables(deployment),
-        **azure_layout(tmp_path, models[family]),
+        **azure_layout(tmp_path, models[task, family]),
     }
     port = free_port()
     # From tmp_path: nothing of the project on the path but the copied code.
@@ -106,7 +116,7 @@ def test_score_py_serves_every_family_in_the_azure_layout(trained_models, tmp_pa
         payload = {"input_data": {"columns": list(test.columns), "data": rows}}
         response = requests.post(f"http://127.0.0.1:{port}/score", json=payload, timeout=30)
         assert response.status_code == 200, response.text
-        expected = mlflow.pyfunc.load_model(str(models[family])).predict(test)
+        expected = mlflow.pyfunc.load_model(str(models[task, family])).predict(test)
         assert response.json()["predictions"] == pd.Series(expected).tolist()
         rejected = requests.post(
             f"http://127.0.0.1:{port}/score",

@@ -13,12 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score, roc_auc_score
 
-from {{ cookiecutter.package_name }}.evaluate import (
-    Predictions,
-    decide,
-    paired_bootstrap_interval,
-    score_predictions,
-)
+from {{ cookiecutter.package_name }}.evaluate import decide, paired_bootstrap_interval
+from {{ cookiecutter.package_name }}.metrics import Predictions, score_predictions
 from {{ cookiecutter.package_name }}.plots import write_plots
 from {{ cookiecutter.package_name }}.train import build_model
 
@@ -148,7 +144,7 @@ def test_paired_bootstrap_interval_separates_a_real_gain_from_none() -> None:
 @pytest.mark.parametrize("classes", [["no", "yes"], ["a", "b", "c"]], ids=["binary", "multiclass"])
 def test_bootstrap_metrics_match_scikit_learn(classes: list[str]) -> None:
     """The bootstrap's numpy metrics equal metric_value's scikit-learn ones on the same rows."""
-    from {{ cookiecutter.package_name }}.evaluate import _encoded, _metric_on_rows, metric_value
+    from {{ cookiecutter.package_name }}.metrics import _encoded, _metric_on_rows, metric_value
     from {{ cookiecutter.package_name }}.tasks import METRICS
 
     labels = np.array(classes)

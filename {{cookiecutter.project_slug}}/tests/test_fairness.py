@@ -14,7 +14,8 @@ from sklearn.metrics import roc_auc_score
 from {{ cookiecutter.package_name }}.config import FairnessSettings, Settings
 from {{ cookiecutter.package_name }}.data import DataError
 from {{ cookiecutter.package_name }}.errors import PipelineError
-from {{ cookiecutter.package_name }}.evaluate import Predictions, decide, score_predictions
+from {{ cookiecutter.package_name }}.evaluate import decide
+from {{ cookiecutter.package_name }}.metrics import Predictions, score_predictions
 from {{ cookiecutter.package_name }}.fairness import (
     MISSING_GROUP,
     disparity_check,
@@ -125,7 +126,12 @@ def sample_frame(rows: int = 40) -> pd.DataFrame:
 
 def settings_with(tmp_path: Path, fairness: dict) -> Settings:
     return Settings.model_validate(
-        {"project_dir": str(tmp_path), "evaluation": {"fairness": fairness}}
+        {
+            "project_dir": str(tmp_path),
+            "task": "classification",
+            "data": {"target": "churned"},
+            "evaluation": {"primary_metric": "roc_auc", "fairness": fairness},
+        }
     )
 
 

@@ -16,11 +16,8 @@ from typer.testing import CliRunner
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.cli.monitor import DRIFT_EXIT_CODE
 from {{ cookiecutter.package_name }}.config import load_settings
-from {{ cookiecutter.package_name }}.evaluate import (
-    Predictions,
-    bootstrap_interval,
-    difference_interval,
-)
+from {{ cookiecutter.package_name }}.evaluate import bootstrap_interval, difference_interval
+from {{ cookiecutter.package_name }}.metrics import Predictions
 
 REQUESTS, ROWS = 12, 25  # 300 labelled rows, several rows per request
 

@@ -345,7 +345,9 @@ def test_reruns_keep_one_experiment_in_the_project(project: Path) -> None:
     write_config(
         project,
         {
+            "task": "classification",
             "data": {"target": "churned"},
+            "evaluation": {"primary_metric": "roc_auc"},
             "model": {"family": "logistic_regression"},
             "automl": {"enabled": False},
         },

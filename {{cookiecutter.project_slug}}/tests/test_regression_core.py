@@ -14,14 +14,9 @@ from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_err
 
 from {{ cookiecutter.package_name }} import tasks
 from {{ cookiecutter.package_name }}.data import DataError, split_table, validate_table
-from {{ cookiecutter.package_name }}.evaluate import (
-    Predictions,
-    decide,
-    metric_on_rows,
-    paired_bootstrap_interval,
-    score_predictions,
-)
+from {{ cookiecutter.package_name }}.evaluate import decide, paired_bootstrap_interval
 from {{ cookiecutter.package_name }}.families import FAMILIES, choices
+from {{ cookiecutter.package_name }}.metrics import Predictions, metric_on_rows, score_predictions
 from {{ cookiecutter.package_name }}.plots import write_plots
 from {{ cookiecutter.package_name }}.train import TrainingError, build_model, train_builtin
 

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from . import tasks
-from .evaluate import score_model
+from .metrics import score_model
 from .families import get as declared_family
 from .train import build_model
 

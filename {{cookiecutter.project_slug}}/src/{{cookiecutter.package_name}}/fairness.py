@@ -25,7 +25,8 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame, selection_rate
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from .evaluate import DisparityCheck, Predictions, metric_on_rows
+from .evaluate import DisparityCheck
+from .metrics import Predictions, metric_on_rows
 
 NUMERIC_MAX_GROUPS = 10
 QUANTILE_BANDS = 4

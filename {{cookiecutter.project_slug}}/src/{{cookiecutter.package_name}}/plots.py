@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, confusion_matrix
 
-from .evaluate import Predictions
+from .metrics import Predictions
 from .train import Model
 
 # The target's deciles: where along its range a regression model over- or under-predicts.

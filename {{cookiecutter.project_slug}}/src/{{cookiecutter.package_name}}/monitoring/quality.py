@@ -22,7 +22,8 @@ from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from .. import tasks
 from ..config import Settings
 from ..errors import PipelineError
-from ..evaluate import Predictions, bootstrap_interval, difference_interval, metric_value
+from ..evaluate import bootstrap_interval, difference_interval
+from ..metrics import Predictions, metric_value
 from .feedback import feature_columns
 from .inference_log import MODEL_VERSION
 

@@ -19,16 +19,10 @@ from .. import registry
 from ..config import Settings
 from ..data import check_sensitive_columns, features_and_target, load_table
 from ..errors import PipelineError
-from ..evaluate import (
-    Decision,
-    Predictions,
-    bootstrap_interval,
-    decide,
-    paired_bootstrap_interval,
-    score_predictions,
-)
+from ..evaluate import Decision, bootstrap_interval, decide, paired_bootstrap_interval
 from ..fairness import disparity_check, fairness_metrics, fairness_report
 from ..lineage import model_digest
+from ..metrics import Predictions, score_predictions
 from ..plots import confusion, plot_fairness, residuals_by_decile, write_plots
 from ..registry import DIGEST_TAG, RegistryError
 from .records import log_dataset, read_record, thread_limit, write_record
