@@ -15,7 +15,6 @@ from {{ cookiecutter.package_name }}.config import FairnessSettings, Settings
 from {{ cookiecutter.package_name }}.data import DataError
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.evaluate import decide
-from {{ cookiecutter.package_name }}.metrics import Predictions, score_predictions
 from {{ cookiecutter.package_name }}.fairness import (
     MISSING_GROUP,
     disparity_check,
@@ -23,6 +22,7 @@ from {{ cookiecutter.package_name }}.fairness import (
     fairness_report,
     groups,
 )
+from {{ cookiecutter.package_name }}.metrics import Predictions, score_predictions
 from {{ cookiecutter.package_name }}.steps.evaluate import Evaluation
 from {{ cookiecutter.package_name }}.steps.model_card import CardInputs, render
 from {{ cookiecutter.package_name }}.steps.prepare import PreparedData, prepare_data

@@ -67,7 +67,8 @@ def test_drift_is_found_on_the_shifted_features_and_only_there() -> None:
 def test_a_regressors_numeric_predictions_drift_as_numbers() -> None:
     rng = np.random.default_rng(2)
     reference, same, shifted = (
-        population(rows, rng, shift=shift) for rows, shift in ((4000, False), (2000, False), (2000, True))
+        population(rows, rng, shift=shift)
+        for rows, shift in ((4000, False), (2000, False), (2000, True))
     )
     for frame in (reference, same, shifted):
         frame[PREDICTION_COLUMN] = 5.0 + frame["income"] / 10_000  # a fare-like amount

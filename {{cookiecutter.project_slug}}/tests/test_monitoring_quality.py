@@ -62,7 +62,9 @@ def outcomes(ids: list[str], truth: pd.Series, target: str) -> pd.DataFrame:
 def test_feedback_live_quality_and_retraining_on_a_degraded_model(
     task: str, request: pytest.FixtureRequest
 ) -> None:
-    project = request.getfixturevalue("project" if task == "classification" else "regression_project")
+    project = request.getfixturevalue(
+        "project" if task == "classification" else "regression_project"
+    )
     config = str(project / "config" / "pipeline.yaml")
     settings = load_settings(Path(config))
     target = settings.data.target

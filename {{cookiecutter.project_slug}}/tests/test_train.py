@@ -56,7 +56,9 @@ def test_boolean_columns_are_one_hot_encoded() -> None:
     flag = rng.choice([True, False], 200)
     X = pd.DataFrame({"amount": rng.normal(size=200), "flag": flag})
     y = pd.Series(np.where(flag, "yes", "no"))
-    model = train_builtin(X, y, family="logistic_regression", params={}, seed=0, task="classification")
+    model = train_builtin(
+        X, y, family="logistic_regression", params={}, seed=0, task="classification"
+    )
     assert model.score(X, y) == 1.0
     unseen = pd.DataFrame({"amount": [0.0, 0.1], "flag": [True, None]})
     assert model.predict_proba(unseen).shape == (2, 2)
@@ -67,7 +69,9 @@ def test_unknown_family_and_bad_params_are_named(data) -> None:
     with pytest.raises(TrainingError, match="Unknown model family 'svm'"):
         build_model("svm", {}, 0, X, "classification")
     with pytest.raises(TrainingError, match=r"Invalid model\.params for random_forest"):
-        train_builtin(X, y, family="random_forest", params={"n_trees": 3}, seed=0, task="classification")
+        train_builtin(
+            X, y, family="random_forest", params={"n_trees": 3}, seed=0, task="classification"
+        )
 
 
 def test_custom_training_function_from_a_file(tmp_path: Path, data) -> None:
@@ -79,7 +83,13 @@ def test_custom_training_function_from_a_file(tmp_path: Path, data) -> None:
     function = load_training_function("my_training.py:train", project_dir=tmp_path)
     X, y = data
     model = train_custom(
-        function, X, y, params={"strategy": "most_frequent"}, seed=0, spec="my_training.py:train", task="classification"
+        function,
+        X,
+        y,
+        params={"strategy": "most_frequent"},
+        seed=0,
+        spec="my_training.py:train",
+        task="classification",
     )
     assert set(model.predict(X)) == {y.mode()[0]}
 
@@ -98,6 +108,16 @@ def test_custom_training_function_errors_name_the_spec(tmp_path: Path, data) -> 
         load_training_function("sklearn.dummy:nope", project_dir=tmp_path)
     X, y = data
     with pytest.raises(TrainingError, match=r"returned str, which has no predict\(\)"):
-        train_custom(lambda X, y, **_: "oops", X, y, params={}, seed=0, spec="x:y", task="classification")
+        train_custom(
+            lambda X, y, **_: "oops", X, y, params={}, seed=0, spec="x:y", task="classification"
+        )
     with pytest.raises(TrainingError, match="unfitted DummyClassifier"):
-        train_custom(lambda X, y, **_: DummyClassifier(), X, y, params={}, seed=0, spec="x:y", task="classification")
+        train_custom(
+            lambda X, y, **_: DummyClassifier(),
+            X,
+            y,
+            params={},
+            seed=0,
+            spec="x:y",
+            task="classification",
+        )

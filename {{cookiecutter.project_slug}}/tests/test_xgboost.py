@@ -23,7 +23,9 @@ from {{ cookiecutter.package_name }}.xgboost_model import gpu_visible
 def test_xgboost_learns_text_labels_and_records_its_device() -> None:
     frame = multiclass_frame(rows=300)
     X, y = frame.drop(columns=["grade"]), frame["grade"]
-    model = train_builtin(X, y, family="xgboost", params={"n_estimators": 30}, seed=0, task="classification")
+    model = train_builtin(
+        X, y, family="xgboost", params={"n_estimators": 30}, seed=0, task="classification"
+    )
     assert model.score(X, y) > 0.6
     assert list(model.classes_) == sorted(y.unique())
     assert set(model.predict(X.head(20))) <= set(y.unique())

@@ -18,8 +18,8 @@ import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from . import tasks
-from .metrics import score_model
 from .families import get as declared_family
+from .metrics import score_model
 from .train import build_model
 
 

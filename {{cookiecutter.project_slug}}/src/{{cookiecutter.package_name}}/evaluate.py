@@ -14,9 +14,7 @@ comes from tasks.py, and every comparison is made on the challenger's gain in th
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd

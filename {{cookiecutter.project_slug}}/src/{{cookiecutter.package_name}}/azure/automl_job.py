@@ -71,7 +71,9 @@ def build_automl_job(
     from azure.ai.ml import Input, automl
 
     # Families without an Azure AutoML counterpart are searched locally only.
-    named = [declared.automl(settings.task) for declared in map(families.get, settings.automl.families)]
+    named = [
+        declared.automl(settings.task) for declared in map(families.get, settings.automl.families)
+    ]
     algorithms = [name for name in named if name]
     create = automl.regression if settings.task == "regression" else automl.classification
     job = create(

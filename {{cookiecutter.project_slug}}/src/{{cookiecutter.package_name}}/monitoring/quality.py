@@ -6,8 +6,9 @@ metric on the version's holdout (its `metric.<name>` registry tag, written at re
 A version is degraded when even the best end of its live metric's confidence interval
 (percentile bootstrap) is worse than its holdout evaluation by more than
 `monitoring.quality.margin` (the upper end below it for a score, the lower end above it for an
-error such as RMSE): a few unlucky rows cannot trigger a retraining, a real drop does. `compare` is the A/B view: two
-versions' live metrics on their own requests, and whether the difference is significant.
+error such as RMSE): a few unlucky rows cannot trigger a retraining, a real drop does.
+`compare` is the A/B view: two versions' live metrics on their own requests, and whether the
+difference is significant.
 """
 
 from __future__ import annotations
