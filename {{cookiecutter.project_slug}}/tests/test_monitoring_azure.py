@@ -49,7 +49,13 @@ def configured(project: Path) -> Path:
     return write_config(project, config)
 
 
-def test_monitor_schedule_and_drift_job_validate_offline(project: Path, sdk) -> None:
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_monitor_schedule_and_drift_job_validate_offline(
+    task: str, request: pytest.FixtureRequest, sdk
+) -> None:
+    project = request.getfixturevalue(
+        "project" if task == "classification" else "regression_project"
+    )
     load_job, load_schedule = sdk
     config = configured(project)
     output = project / "azure-monitoring"
@@ -102,6 +108,13 @@ def test_monitor_schedule_and_drift_job_validate_offline(project: Path, sdk) -> 
         "normalizedWassersteinDistance": 0.15,
         "jensenShannonDistance": 0.15,
     }
+    # Predictions drift by the distance of their kind: class labels or a regressor's numbers.
+    prediction_thresholds = {
+        t["metric"]: t["threshold"]["value"]
+        for t in signals["prediction_drift"]["metricThresholds"]
+    }
+    distance = "jensenShannonDistance" if task == "classification" else "normalizedWassersteinDistance"
+    assert prediction_thresholds == {distance: 0.15}
     production = signals["prediction_drift"]["productionData"]
     assert production["dataContext"] == "model_outputs" and production["windowSize"] == "P3D"
     assert "ml-team@example.com" in str(definition["alertNotificationSetting"])

@@ -124,7 +124,12 @@ def monitor_schedule(settings: Settings) -> Any:
         "prediction_drift": PredictionDriftSignal(
             production_data=collected("model_outputs"),
             reference_data=reference("model_outputs"),
-            metric_thresholds=PredictionDriftMetricThreshold(categorical=categorical),
+            # A regressor's outputs are numbers: the numeric distance, as for numeric inputs.
+            metric_thresholds=(
+                PredictionDriftMetricThreshold(numerical=numerical)
+                if settings.task == "regression"
+                else PredictionDriftMetricThreshold(categorical=categorical)
+            ),
             alert_enabled=True,
         ),
         "data_quality": DataQualitySignal(
