@@ -113,8 +113,11 @@ def test_monitor_schedule_and_drift_job_validate_offline(
         t["metric"]: t["threshold"]["value"]
         for t in signals["prediction_drift"]["metricThresholds"]
     }
-    distance = "jensenShannonDistance" if task == "classification" else "normalizedWassersteinDistance"
-    assert prediction_thresholds == {distance: 0.15}
+    distance = {
+        "classification": "jensenShannonDistance",
+        "regression": "normalizedWassersteinDistance",
+    }
+    assert prediction_thresholds == {distance[task]: 0.15}
     production = signals["prediction_drift"]["productionData"]
     assert production["dataContext"] == "model_outputs" and production["windowSize"] == "P3D"
     assert "ml-team@example.com" in str(definition["alertNotificationSetting"])
