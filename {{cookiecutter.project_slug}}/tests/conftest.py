@@ -70,8 +70,10 @@ def for_task(config: dict, task: str) -> dict:
     if task not in families.FAMILIES[config["model"]["family"]].tasks():
         config["model"]["family"] = "gradient_boosting"
     config["automl"]["families"] = [
-        name for name in config["automl"]["families"] if task in families.FAMILIES[name].tasks()
-    ] or ["gradient_boosting"]
+        name
+        for name in config["automl"]["families"] or families.default_search(task)
+        if task in families.FAMILIES[name].tasks()
+    ] or list(families.default_search(task))
     config["azure"]["sweep"]["primary_metric"] = None
     return config
 

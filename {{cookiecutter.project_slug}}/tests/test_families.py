@@ -53,7 +53,7 @@ def test_automl_searches_a_registered_family(toy_family, project: Path) -> None:
     found = search(
         X,
         y,
-        families=list(settings.automl.families),
+        families=settings.automl_families,
         metric="roc_auc",
         n_trials=2,
         timeout_seconds=60,

@@ -18,6 +18,7 @@ from serving_fixtures import served_predictions
 from sklearn.datasets import load_diabetes
 from typer.testing import CliRunner
 
+from {{ cookiecutter.package_name }} import tasks
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.registry import get_champion_version
@@ -43,7 +44,8 @@ def test_fares_train_gate_register_and_serve_numbers(regression_project: Path) -
     assert code == 0, output
     assert "'fare_amount' from" in output and "v1 promoted to champion" in output
     settings, first = champion_of(config)
-    assert settings.task == "regression" and settings.evaluation.primary_metric == "rmse"
+    metric = settings.evaluation.primary_metric
+    assert settings.task == "regression" and metric in tasks.METRICS["regression"]
     run = MlflowClient().get_run(first.run_id)
     assert {"rmse", "mae", "r2", "mape"} <= set(run.data.metrics)
     assert "roc_auc" not in run.data.metrics
@@ -68,10 +70,11 @@ def test_fares_train_gate_register_and_serve_numbers(regression_project: Path) -
     _, kept = champion_of(config)
     assert str(kept.version) == "1"
     second = MlflowClient().get_model_version(settings.model_name, "2")
-    assert "lower is better" in second.tags["decision.reason"]
-    assert float(second.tags["decision.challenger_score"]) > float(
-        second.tags["decision.champion_score"]
-    )
+    better = "higher" if tasks.higher_is_better(metric) else "lower"
+    assert f"{better} is better" in second.tags["decision.reason"]
+    challenger = float(second.tags["decision.challenger_score"])
+    kept = float(second.tags["decision.champion_score"])
+    assert tasks.gain(metric, challenger, kept) < 0  # the dummy is worse in the metric's direction
 
     rows = pd.read_csv(regression_project / "data" / "sample.csv").head(4)
     records = json.loads(rows.drop(columns=["fare_amount"]).to_json(orient="records"))

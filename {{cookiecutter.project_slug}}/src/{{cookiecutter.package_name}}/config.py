@@ -157,11 +157,9 @@ class AutoMLSettings(_Section):
     enabled: bool = {{ "True" if cookiecutter.use_automl == "yes" else "False" }}
     n_trials: int = Field(12, ge=1)
     timeout_seconds: int = Field(120, ge=1)
-    # xgboost is searchable too (add it here or in the config); it costs more per trial.
-    families: list[ModelFamily] = Field(
-        default_factory=lambda: ["gradient_boosting", "random_forest", "{{ 'linear_regression' if cookiecutter.task == 'regression' else 'logistic_regression' }}"],
-        min_length=1,
-    )
+    # None: the task's defaults (families.default_search). xgboost is searchable too (name it
+    # here or in the config); it costs more per trial.
+    families: list[ModelFamily] | None = Field(None, min_length=1)
     cv_folds: int = Field(3, ge=2)
 
 
@@ -438,7 +436,7 @@ class Settings(_Section):
                     f"one of {', '.join(tasks.METRICS[self.task])}"
                 )
         named = [("model.family", self.model.family)] + [
-            ("automl.families", name) for name in self.automl.families
+            ("automl.families", name) for name in self.automl_families
         ]
         for key, name in named:
             if self.task not in families.FAMILIES[name].tasks():
@@ -449,6 +447,11 @@ class Settings(_Section):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @property
+    def automl_families(self) -> list[str]:
+        """The families AutoML searches: the configured ones, else the task's defaults."""
+        return list(self.automl.families or families.default_search(self.task))
 
     @property
     def sweep_metric(self) -> str:

@@ -98,6 +98,12 @@ def choices(task: Task | None = None) -> tuple[str, ...]:
     )
 
 
+def default_search(task: Task) -> tuple[str, ...]:
+    """What AutoML searches unless told otherwise: two tree ensembles and the linear model."""
+    linear = "logistic_regression" if task == "classification" else "linear_regression"
+    return ("gradient_boosting", "random_forest", linear)
+
+
 # --- the built-in families -----------------------------------------------------------------
 
 

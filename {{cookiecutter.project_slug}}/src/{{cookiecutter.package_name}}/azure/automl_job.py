@@ -72,7 +72,7 @@ def build_automl_job(
 
     # Families without an Azure AutoML counterpart are searched locally only.
     named = [
-        declared.automl(settings.task) for declared in map(families.get, settings.automl.families)
+        declared.automl(settings.task) for declared in map(families.get, settings.automl_families)
     ]
     algorithms = [name for name in named if name]
     create = automl.regression if settings.task == "regression" else automl.classification

@@ -128,7 +128,7 @@ def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMod
             found = automl.search(
                 X,
                 y,
-                families=list(settings.automl.families),
+                families=settings.automl_families,
                 metric=settings.evaluation.primary_metric,
                 n_trials=settings.automl.n_trials,
                 timeout_seconds=settings.automl.timeout_seconds,
