@@ -380,16 +380,34 @@ def _load_thread(url: str, body: bytes, deadline: float) -> tuple[list[float], i
     return latencies, errors
 
 
+# Runs the command and reports its rusage. A child's peak RSS (ru_maxrss) starts from the memory
+# of the process that forked it: the kernel carries the old address space's high-water mark
+# across exec, and Python's subprocess forks with vfork, so a command started straight from
+# this benchmark (which holds the generated data, 800 MB and more) would report this process's
+# peak, not its own (seen 5 Dec 2026: `python -c pass` reported 811 MB). Started from a fresh
+# small launcher, its floor is the launcher's ~11 MB.
+_LAUNCHER = """
+import json, os, subprocess, sys
+process = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(process.pid, 0)
+with open(sys.argv[1], "w") as report:
+    json.dump({"exit": os.waitstatus_to_exitcode(status), "peak_kb": usage.ru_maxrss}, report)
+"""
+
+
 def measured_run(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Run a command to completion; return (seconds, peak RSS in MB of it and its children)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise RuntimeError(f"{command[:4]} failed with exit code {process.returncode}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports kilobytes
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "usage.json"
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-I", "-c", _LAUNCHER, str(report), *command], env=env, check=True
+        )
+        seconds = time.perf_counter() - started
+        usage = json.loads(report.read_text())
+    if usage["exit"] != 0:
+        raise RuntimeError(f"{command[:4]} failed with exit code {usage['exit']}")
+    return seconds, usage["peak_kb"] / 1024  # Linux reports kilobytes
 
 
 def machine_note() -> str:

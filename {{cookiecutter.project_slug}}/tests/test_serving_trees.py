@@ -263,3 +263,31 @@ def test_compiled_regressor_trees_a_millionth_off_are_dropped_for_the_models_own
     loaded = scoring.Model.load(tmp_path / "model")
     assert loaded.fast_predict is not None and loaded.fast_predict.trees is None
     assert loaded.predict_columns(columns_of(X)) == model.predict(X).tolist()
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "gradient_boosting"])
+def test_a_batch_is_encoded_and_predicted_as_requests_are(family: str) -> None:
+    """Batches (SMALL_BLOCK rows or more) are one-hot encoded by pandas' hash index and
+    predicted by the estimator's own predict; requests value by value. Both give the
+    pipeline's matrix and predictions, unseen categories and missing values included."""
+    frame = multiclass_frame(rows=800)
+    X, y = frame.drop(columns=["grade"]), frame["grade"]
+    model = train_builtin(X, y, family=family, params={}, seed=0, task="classification")
+    fast = fastpath.compile_fast_path(model)
+    assert fast is not None
+    scored = X.copy()
+    scored.loc[::7, "colour"] = "purple"  # unseen in training
+    scored.loc[::11, "size"] = np.nan
+    scored["member"] = scored["member"].astype(object)
+    scored.loc[::13, "member"] = np.nan
+    assert len(scored) >= fastpath.SMALL_BLOCK
+    columns = {name: scored[name].to_numpy() for name in scored.columns}
+    expected = model[:-1].transform(scored)
+    assert np.array_equal(fast.transform(columns), expected)
+    head = {name: values[: fastpath.SMALL_BLOCK - 1] for name, values in columns.items()}
+    assert np.array_equal(fast.transform(head), expected[: fastpath.SMALL_BLOCK - 1])
+    assert (fast.predict_many(columns) == model.predict(scored)).all()
+    assert fastpath.verified(model, fast, scored)
+    # A batch encoding that disagrees with the pipeline is refused, not used.
+    shifted = fastpath.FastPath(lambda c: fast.transform(c)[:, ::-1], fast.estimator)
+    assert not fastpath.verified(model, shifted, scored)

@@ -2,7 +2,8 @@
 
 Parsing, not the model, is the cost of batch scoring (pandas needs ~12 s to read 1M x 30 rows of
 CSV; the model predicts ~1M rows/s), so files are streamed with pyarrow's multi-threaded readers,
-typed from the model's signature, and only one chunk at a time is ever in memory. Output goes
+typed from the model's signature, a few chunks read ahead on a second thread (from before the
+model is loaded), so only those few are ever in memory. Output goes
 to a temporary file renamed at the end, so a failed run never leaves a plausible-looking result.
 """
 
@@ -12,20 +13,21 @@ import csv
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..data import missing_as_nan
 from ..errors import PipelineError
 from .schema import InputSchema
-from .scoring import Model
+from .scoring import Model, read_schema
 
 # The one column batch scoring adds: the class label, or a regressor's prediction as a float64
 # (no probabilities for either, as online).
@@ -77,7 +79,7 @@ def score_file(
             raise BatchInputError(f"{role} {path} must end in .csv, .parquet or .pq")
     if not input_path.is_file():
         raise BatchInputError(f"input {input_path} does not exist")
-    model = model or Model.load(model_dir)
+    schema = model.schema if model else read_schema(model_dir)
     report = progress or _print_progress
     started = time.perf_counter()
     partial = output_path.with_name(f".{output_path.name}.partial")
@@ -86,14 +88,16 @@ def score_file(
     writer = None
     finished = False
     try:
-        chunks, total = _read_chunks(input_path, model.schema, chunk_rows)
-        for chunk in chunks:
-            table = _score_chunk(model, chunk, keep_columns, first_row=rows)
-            if writer is None:
-                writer = _open_writer(output_path, partial, table.schema)
-            writer.write_table(table)
-            rows += chunk.num_rows
-            report(rows, total)
+        chunks, total = _read_chunks(input_path, schema, chunk_rows)
+        with _reading_ahead(chunks) as ready:
+            model = model or Model.load(model_dir)  # while the first chunks are parsed
+            for chunk in ready:
+                table = _score_chunk(model, chunk, keep_columns, first_row=rows)
+                if writer is None:
+                    writer = _open_writer(output_path, partial, table.schema)
+                writer.write_table(table)
+                rows += chunk.num_rows
+                report(rows, total)
         finished = True
     except pa.ArrowInvalid as error:
         raise BatchInputError(
@@ -114,15 +118,13 @@ def score_file(
 def _score_chunk(
     model: Model, chunk: pa.RecordBatch | pa.Table, keep_columns: bool, first_row: int
 ) -> pa.Table:
-    frame = to_model_frame(chunk, model.schema)
+    columns = model_columns(chunk, model.schema)
     try:
-        predictions = np.asarray(model.predict_fn(frame))
+        predictions = model.predict_batch(columns)
     except ValueError as error:
         raise BatchInputError(
             f"rows {first_row:,}-{first_row + chunk.num_rows - 1:,} could not be scored: {error}"
         ) from None
-    if model.regressor:
-        predictions = predictions.astype(np.float64, copy=False)
     columns = {name: chunk.column(name) for name in chunk.schema.names} if keep_columns else {}
     if PREDICTION_COLUMN in columns:
         raise BatchInputError(f"the input already has a '{PREDICTION_COLUMN}' column")
@@ -130,9 +132,18 @@ def _score_chunk(
     return pa.table(columns)
 
 
-def to_model_frame(chunk: pa.RecordBatch | pa.Table, schema: InputSchema) -> pd.DataFrame:
-    """The chunk's model columns as pandas, with missing text as NaN, exactly as in training."""
-    return missing_as_nan(chunk.select(schema.names).to_pandas())
+def model_columns(chunk: pa.RecordBatch | pa.Table, schema: InputSchema) -> dict[str, np.ndarray]:
+    """The chunk's model columns as numpy, missing values as NaN (text included), exactly as
+    training and the scoring server see them; numbers without missing values are not copied."""
+    columns = {}
+    for name in schema.names:
+        column = chunk.column(name)
+        values = column.to_numpy(zero_copy_only=False)
+        if values.dtype == object and column.null_count:
+            values = values.copy()  # Arrow's may be read-only
+            values[column.is_null().to_numpy(zero_copy_only=False)] = np.nan
+        columns[name] = values
+    return columns
 
 
 def _read_chunks(
@@ -200,6 +211,30 @@ def _csv_blocks(
             kept = end - cut
             if not read:
                 return
+
+
+@contextmanager
+def _reading_ahead(
+    chunks: Iterator[pa.RecordBatch | pa.Table], ahead: int = 3
+) -> Iterator[Iterator[pa.RecordBatch | pa.Table]]:
+    """Read and parse up to `ahead` chunks on a second thread from now on (Arrow's parsers
+    release the GIL): during the model's loading, then while each chunk is scored. Parsing is
+    most of batch scoring's work, so this overlaps it with everything else; memory holds at
+    most `ahead` + 1 chunks."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-read") as reader:
+        # One worker runs the reads in order; an exhausted or failed iterator gives None after.
+        pending = deque(reader.submit(next, chunks, None) for _ in range(ahead))
+
+        def ready() -> Iterator[pa.RecordBatch | pa.Table]:
+            while (chunk := pending.popleft().result()) is not None:
+                pending.append(reader.submit(next, chunks, None))
+                yield chunk
+
+        try:
+            yield ready()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def _cast(batch: pa.RecordBatch, schema: InputSchema) -> pa.RecordBatch:

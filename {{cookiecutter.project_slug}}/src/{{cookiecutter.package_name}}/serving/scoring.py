@@ -76,10 +76,7 @@ class Model:
         repeat our validation on every call, at several times the cost."""
         model_dir = find_model_dir(model_dir)
         meta = yaml.safe_load((model_dir / "MLmodel").read_text())
-        signature = (meta.get("signature") or {}).get("inputs")
-        if not signature:
-            raise ValueError(f"{model_dir} has no input signature: save it with one")
-        schema = InputSchema.from_signature(json.loads(signature))
+        schema = _schema(model_dir, meta)
         fast_predict = None
         regressor = False
         sklearn_flavor = meta.get("flavors", {}).get("sklearn")
@@ -121,6 +118,15 @@ class Model:
         except ValueError as error:
             raise PayloadError(f"the model could not score this input: {error}") from None
 
+    def predict_batch(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Many rows at once (batch scoring): the verified fast path's matrix and the
+        estimator's own predict, else the pipeline's. ValueError for rows the model rejects."""
+        if self.fast_predict is None:
+            predictions = np.asarray(self.predict_fn(pd.DataFrame(columns, copy=False)))
+        else:
+            predictions = np.asarray(self.fast_predict.predict_many(columns))
+        return predictions.astype(np.float64, copy=False) if self.regressor else predictions
+
     def _listed(self, predictions: Any) -> list[Any]:
         """JSON-ready predictions: a regressor's always as floats (float32 or integer output
         of a custom regressor included), a classifier's labels as they are."""
@@ -157,6 +163,19 @@ class Model:
         return 200, {"predictions": predictions}
 
 
+def read_schema(model_dir: Path) -> InputSchema:
+    """The input schema of the model in `model_dir` (or one level below), without loading it."""
+    model_dir = find_model_dir(model_dir)
+    return _schema(model_dir, yaml.safe_load((model_dir / "MLmodel").read_text()))
+
+
+def _schema(model_dir: Path, meta: dict[str, Any]) -> InputSchema:
+    signature = (meta.get("signature") or {}).get("inputs")
+    if not signature:
+        raise ValueError(f"{model_dir} has no input signature: save it with one")
+    return InputSchema.from_signature(json.loads(signature))
+
+
 def _load_sklearn(model_dir: Path, flavor: dict[str, Any]) -> Any:
     """A skops-saved model (the pipeline's format) is loaded with skops directly, honouring the
     trusted types recorded at save time: importing MLflow costs ~80 MB in every server worker
@@ -188,9 +207,9 @@ def _verified_fast_path(
 ) -> FastPath | None:
     """The fast path, only if it reproduces the pipeline on the model's own input example,
     varied with a missing value in every optional column and an unseen category in every
-    text column; compiled trees, only if they also reproduce its probabilities (a regressor's
-    predictions) on up to PARITY_ROWS of the training rows stored with the model (within
-    PARITY_TOLERANCE)."""
+    text column, and on up to PARITY_ROWS training rows stored with the model; compiled trees
+    only if they also reproduce its probabilities (a regressor's predictions) on those rows
+    within PARITY_TOLERANCE."""
     fast = compile_fast_path(pipeline)
     if fast is None:
         return None
@@ -207,9 +226,9 @@ def _verified_fast_path(
     frame = _frame(schema, rows)
     if frame is None:
         return None
+    reference = _reference_rows(model_dir, schema)
+    checked = frame if reference is None else pd.concat([frame, reference], ignore_index=True)
     if fast.trees is not None:
-        reference = _reference_rows(model_dir, schema)
-        checked = frame if reference is None else pd.concat([frame, reference], ignore_index=True)
         difference = tree_parity(pipeline, fast, checked)
         if difference > PARITY_TOLERANCE:
             logger.warning(
@@ -225,7 +244,7 @@ def _verified_fast_path(
                 len(checked),
                 difference,
             )
-    return fast if verified(pipeline, fast, frame) else None
+    return fast if verified(pipeline, fast, checked) else None
 
 
 def _frame(schema: InputSchema, rows: list[dict[str, Any]]) -> pd.DataFrame | None:
