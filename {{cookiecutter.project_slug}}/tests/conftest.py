@@ -111,6 +111,17 @@ def shared_project(tmp_path_factory: pytest.TempPathFactory, empty_store: Path) 
     return make_project(tmp_path_factory.mktemp("shared-project"), empty_store)
 
 
+def cli(*args: str) -> tuple[int, str]:
+    """Run the command line in-process: its exit code and what a terminal would show (Click's
+    output holds stdout and stderr interleaved)."""
+    from typer.testing import CliRunner
+
+    from {{ cookiecutter.package_name }}.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
 def write_config(project_dir: Path, config: dict) -> Path:
     path = project_dir / "config" / "pipeline.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -16,13 +16,11 @@ from pathlib import Path
 import mlflow
 import pytest
 import yaml
-from conftest import copy_store, make_project
+from conftest import cli, copy_store, make_project
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.config import Settings, load_settings
 from {{ cookiecutter.package_name }}.deployments import read_deployment
 from {{ cookiecutter.package_name }}.errors import PipelineError
@@ -42,11 +40,6 @@ pytestmark = pytest.mark.slow
 
 def settings_for(project: Path, **overrides) -> Settings:
     return load_settings(project / "config" / "pipeline.yaml", overrides)
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def registry_state(settings: Settings) -> dict:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import write_config
+from conftest import cli, write_config
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -22,11 +22,6 @@ from {{ cookiecutter.package_name }}.registry import get_champion_version
 from {{ cookiecutter.package_name }}.tracking import configure_tracking
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 
 def set_family(project: Path, family: str) -> str:

@@ -10,21 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
+from conftest import cli
 from serving_fixtures import SERVE, free_port, start_healthy, stop
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.cli.monitor import DRIFT_EXIT_CODE
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.evaluate import bootstrap_interval, difference_interval
 from {{ cookiecutter.package_name }}.metrics import Predictions
 
 REQUESTS, ROWS = 12, 25  # 300 labelled rows, several rows per request
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output + (result.stderr if result.stderr_bytes else "")
 
 
 def served_requests(project: Path, tracking_uri: str, frame: pd.DataFrame) -> list[str]:

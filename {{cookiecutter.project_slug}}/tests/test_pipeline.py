@@ -8,11 +8,9 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from conftest import multiclass_frame, write_config
+from conftest import cli, multiclass_frame, write_config
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.config import Settings, load_settings
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline, RunContext
@@ -33,11 +31,6 @@ def train_majority_class(X, y, *, seed, params):
     """Deliberately bad: always predicts the most frequent class."""
     return DummyClassifier(strategy="prior").fit(X, y)
 '''
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def settings_for(project: Path, **overrides) -> Settings:

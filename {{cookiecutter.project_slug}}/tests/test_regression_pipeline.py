@@ -12,24 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import write_config
+from conftest import cli, write_config
 from mlflow import MlflowClient
 from serving_fixtures import served_predictions
 from sklearn.datasets import load_diabetes
-from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }} import tasks
-from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.config import load_settings
 from {{ cookiecutter.package_name }}.registry import get_champion_version
 from {{ cookiecutter.package_name }}.tracking import configure_tracking
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
 
 
 def champion_of(config: Path):
