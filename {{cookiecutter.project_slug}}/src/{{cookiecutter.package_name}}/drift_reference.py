@@ -22,12 +22,13 @@ def save_reference(
 ) -> Path:
     """Write up to `rows` training rows (a seeded sample above that) with their predictions:
     class labels as text, a regressor's numbers as floats (drift tests them as numbers)."""
+    from sklearn.base import is_regressor  # here: serving imports this module's names only
+
     sample = features if len(features) <= rows else features.sample(rows, random_state=seed)
     reference = sample.reset_index(drop=True)
     predicted = pd.Series(model.predict(sample))
-    regression = not hasattr(model, "predict_proba")
     reference[PREDICTION_COLUMN] = (
-        predicted.astype(float) if regression else predicted.astype(str)
+        predicted.astype(float) if is_regressor(model) else predicted.astype(str)
     ).to_numpy()
     path = model_dir / REFERENCE_FILE
     reference.to_parquet(path, index=False)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.base import is_regressor
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay, confusion_matrix
 
@@ -119,7 +120,7 @@ def plot_feature_importance(
     figure = Figure(figsize=(6, 0.3 * len(top) + 1.5), layout="constrained")
     axes = figure.subplots()
     axes.barh(top.index.astype(str), top.to_numpy())
-    score = "R²" if not hasattr(model, "predict_proba") else "accuracy"
+    score = "R²" if is_regressor(model) else "accuracy"
     axes.set_xlabel(f"Mean {score} drop when the column is shuffled")
     figure.suptitle("Feature importance (holdout)")
     figure.savefig(path, dpi=100)

@@ -39,7 +39,7 @@ class Evaluation:
     champion_metrics: dict[str, float] | None
     decision: Decision
     # Classification: the confusion matrix; regression: residuals by decile of the target.
-    confusion_matrix: dict[str, Any]
+    holdout_summary: dict[str, Any]
     plots_dir: Path
     model_name: str | None = None
     challenger_digest: str | None = None
@@ -211,14 +211,18 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
     )
     plots_dir = output_dir / "plots"
     importances = write_plots(challenger, X, y, challenger_predictions, settings.seed, plots_dir)
-    regression = settings.task == "regression"
+    summary_name, summarize = (
+        ("residuals_by_decile", residuals_by_decile)
+        if settings.task == "regression"
+        else ("confusion_matrix", confusion)
+    )
     if report is not None:
         plot_fairness(report, plots_dir / "fairness.png")
     evaluation = Evaluation(
         metrics,
         champion_metrics,
         decision,
-        (residuals_by_decile if regression else confusion)(y, challenger_predictions),
+        summarize(y, challenger_predictions),
         plots_dir,
         model_name=settings.model_name,
         challenger_digest=challenger_digest,
@@ -232,8 +236,7 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
         mlflow.log_metrics(metrics)
         if champion_metrics is not None:
             mlflow.log_metrics({f"champion.{k}": v for k, v in champion_metrics.items()})
-        summary = "residuals_by_decile" if regression else "confusion_matrix"
-        mlflow.log_dict(evaluation.confusion_matrix, f"evaluation/{summary}.json")
+        mlflow.log_dict(evaluation.holdout_summary, f"evaluation/{summary_name}.json")
         mlflow.log_dict(importances, "evaluation/feature_importance.json")
         if evaluation.fairness is not None:
             mlflow.log_metrics(fairness_metrics(evaluation.fairness))
