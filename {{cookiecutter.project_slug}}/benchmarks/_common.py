@@ -29,13 +29,15 @@ import pandas as pd
 import psutil
 import requests
 
+from {{ cookiecutter.package_name }}.drift_reference import save_reference
 from {{ cookiecutter.package_name }}.serving.local import (
     ServingError,
     resolve_model_dir,
     server_command,
     server_environment,
 )
-from {{ cookiecutter.package_name }}.serving.scoring import find_model_dir
+from {{ cookiecutter.package_name }}.serving.scoring import find_model_dir, store_fast_path
+from {{ cookiecutter.package_name }}.serving.stored import RECORD_FILE
 
 PROJECT = Path(__file__).resolve().parents[1]
 CACHE = PROJECT / ".benchmarks"
@@ -83,7 +85,8 @@ def reference_model() -> ModelUnderTest:
     """A model shaped like the anchors' (30 features) saved the way the pipeline saves models."""
     folder = CACHE / "reference-model"
     rows = _reference_rows(5_000)
-    if not (folder / "MLmodel").is_file():
+    if not (folder / RECORD_FILE).is_file():  # not yet built, or built before it was stored
+        shutil.rmtree(folder, ignore_errors=True)
         import mlflow.sklearn
         from mlflow.models import infer_signature
         from sklearn.compose import ColumnTransformer
@@ -126,6 +129,10 @@ def reference_model() -> ModelUnderTest:
             input_example=rows.head(3),
             skops_trusted_types=["numpy.dtype"],
         )
+        # As the training step does: the drift reference (also the fast path's parity rows)
+        # and the verified fast path are stored with the model.
+        save_reference(rows, model, staging / "model", rows=1_000, seed=0)
+        store_fast_path(model, staging / "model")
         (staging / "model").rename(folder)
         shutil.rmtree(staging, ignore_errors=True)
     return ModelUnderTest(folder, REFERENCE, rows)

@@ -315,6 +315,13 @@ def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
     assert version.source.startswith(run.info.artifact_uri)
     assert version.tags["lineage.register_run_id"] == version.run_id
     assert version.tags["lineage.train_run_id"] != version.run_id
+    # The trained folder carries its verified fast path (serving/stored.py) into the registry.
+    registered = Path(mlflow.artifacts.download_artifacts(version.source))
+    for name in ("fast_path.json", "fast_path.npz"):
+        assert (tmp_path / "trained" / "model" / name).is_file()
+        assert (registered / name).read_bytes() == (
+            tmp_path / "trained" / "model" / name
+        ).read_bytes()
     # The card is a run artifact next to the version's model folder, named by a version tag.
     assert version.tags["model_card"] == f"runs:/{version.run_id}/model_card.md"
     card = model_card(version)

@@ -2,16 +2,18 @@
 
 On one row, scikit-learn spends ~4 ms in ColumnTransformer/Pipeline bookkeeping (input checks,
 feature-name checks, pandas indexing) around ~50 us of arithmetic; the server around it costs
-~1 ms. For online scoring that bookkeeping is the bill. This module replays the *fitted*
-preprocessing with plain numpy for the steps it knows (SimpleImputer, StandardScaler,
-OneHotEncoder, drop) and hands the matrix to the fitted estimator, or, for a tree ensemble, to
-its trees evaluated as arrays (`trees.py`), which replaces scikit-learn's per-tree Python.
-Classifiers and regressors alike: which one it is, is read from the estimator.
+~1 ms. For online scoring that bookkeeping is the bill. The fast path replays the *fitted*
+preprocessing with plain numpy for the steps it knows (`replay.py`: SimpleImputer,
+StandardScaler, OneHotEncoder, drop) and hands the matrix to the estimator: a linear model's own
+arrays, a tree ensemble's trees evaluated as arrays (`trees.py`, replacing scikit-learn's
+per-tree Python), or else the fitted estimator itself. Classifiers and regressors alike: which
+one it is, is read from the estimator.
 
 It is an optimisation, never a second model: `compile_fast_path` returns None for anything it
 does not fully understand, and `verified` checks it against the real pipeline (same matrix, same
-predictions, including missing values and unseen categories) before it is used. Otherwise
-scoring stays on the pipeline's own `predict`.
+predictions, including missing values and unseen categories) before it is used, at training
+(then stored with the model, `stored.py`) or at load. Otherwise scoring stays on the pipeline's
+own `predict`.
 """
 
 from __future__ import annotations
@@ -25,12 +27,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .replay import SMALL_BLOCK, Columns, Linear, Unsupported, compile_preprocess
 from .trees import CompiledTrees, Output, compile_trees
 
 logger = logging.getLogger(__name__)
 
-Columns = dict[str, np.ndarray]
-Step = Callable[[np.ndarray], np.ndarray]
 
 # A fast path is used only when it agrees with the pipeline to within this: for a classifier,
 # the largest absolute difference between compiled trees' probabilities (its classes must be
@@ -39,13 +40,6 @@ Step = Callable[[np.ndarray], np.ndarray]
 # another order than scikit-learn's, and an absolute bound would mean something else for a
 # fare in dollars than for a price in millions. 1e-9: nine significant digits either way.
 PARITY_TOLERANCE = 1e-9
-# Blocks of fewer rows (requests) are one-hot encoded value by value; larger ones (batches) by
-# pandas' hash index. Verification covers both (`verified` and `tree_parity`).
-SMALL_BLOCK = 256
-
-
-class Unsupported(Exception):
-    """The fitted pipeline has a part the fast path does not replay exactly."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +48,13 @@ class FastPath:
     estimator's trees evaluated as arrays (`serving/trees.py`) when it is a tree ensemble."""
 
     transform: Callable[[Columns], np.ndarray]
+    # Anything with `predict(matrix)`: the fitted estimator, or its `Linear` arrays.
     estimator: Any
     # The compiled trees: a classifier's probabilities, or a regressor's predictions.
     trees: Output | None = None
     sources: tuple[str, ...] = ()  # the input column behind each column of the matrix
     regressor: bool = False  # read from the estimator once, at compile time
+    classes: np.ndarray | None = None  # a classifier's labels, in its output order
 
     def __call__(self, columns: Columns) -> np.ndarray:
         matrix = self.transform(columns)
@@ -66,7 +62,7 @@ class FastPath:
             return self.estimator.predict(matrix)
         if self.regressor:
             return self.trees(matrix)
-        return np.asarray(self.estimator.classes_)[self.trees(matrix).argmax(axis=1)]
+        return np.asarray(self.classes)[self.trees(matrix).argmax(axis=1)]
 
     def predict_many(self, columns: Columns) -> np.ndarray:
         """A batch: the estimator's own predict on the replayed matrix. For many rows scikit-
@@ -96,7 +92,7 @@ class FastPath:
         if self.regressor:  # one output: the prediction (its log for a log-link boosting)
             labels, outputs = [None] * len(predictions), [0] * len(predictions)
         else:
-            classes = np.asarray(self.estimator.classes_).tolist()
+            classes = np.asarray(self.classes).tolist()
             if parts.shape[2] == 1:  # binary gradient boosting: one raw score, positive class
                 labels, outputs = [classes[1]] * len(predictions), [0] * len(predictions)
             else:  # one output per class: explain the predicted one
@@ -119,10 +115,17 @@ def compile_fast_path(model: Any) -> FastPath | None:
     from sklearn.base import is_regressor
 
     try:
-        transform, sources = _compile_pipeline(model)
+        transform = compile_preprocess(model)
         estimator = model.steps[-1][1]
-        trees = compile_trees(estimator)
-        return FastPath(transform, estimator, trees, sources, is_regressor(estimator))
+        regressor = is_regressor(estimator)
+        return FastPath(
+            transform,
+            Linear.of(estimator) or estimator,
+            compile_trees(estimator),
+            transform.sources,
+            regressor,
+            None if regressor else np.asarray(estimator.classes_),
+        )
     except Unsupported as reason:
         logger.info("Scoring with the pipeline's own predict (no fast path: %s)", reason)
         return None
@@ -192,140 +195,3 @@ def _reproduces(
     if fast.regressor:
         return relative_difference(ours, theirs) <= PARITY_TOLERANCE
     return bool(np.array_equal(ours, theirs))
-
-
-def _compile_pipeline(model: Any) -> tuple[Callable[[Columns], np.ndarray], tuple[str, ...]]:
-    """The replayed preprocessing, and the input column behind each column it outputs."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    if not isinstance(model, Pipeline) or len(model.steps) != 2:
-        raise Unsupported("not a two-step Pipeline (ColumnTransformer, estimator)")
-    preprocess, estimator = model.steps[0][1], model.steps[1][1]
-    if not isinstance(preprocess, ColumnTransformer):
-        raise Unsupported("the first step is not a ColumnTransformer")
-    if hasattr(estimator, "feature_names_in_"):
-        raise Unsupported("the estimator was fitted on named features (set_output pandas)")
-    parts: list[tuple[list[str], list[Step]]] = []
-    sources: list[str] = []
-    for _, transformer, columns in preprocess.transformers_:
-        if (isinstance(transformer, str) and transformer == "drop") or len(columns) == 0:
-            continue  # ColumnTransformer skips these too (a selector may match no column)
-        if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
-            raise Unsupported("columns are not selected by name")
-        steps = transformer.steps if isinstance(transformer, Pipeline) else [("", transformer)]
-        parts.append((list(columns), [_compile_step(step) for _, step in steps]))
-        encoders = [step for _, step in steps if isinstance(step, OneHotEncoder)]
-        widths = (
-            [len(categories) for categories in encoders[0].categories_]
-            if encoders
-            else [1] * len(columns)
-        )
-        sources += [name for name, width in zip(columns, widths, strict=True) for _ in range(width)]
-
-    def transform(columns: Columns) -> np.ndarray:
-        blocks = []
-        for names, steps in parts:
-            block = np.column_stack([columns[name] for name in names])
-            for step in steps:
-                block = step(block)
-            blocks.append(block.astype(np.float64, copy=False))
-        return np.hstack(blocks)
-
-    return transform, tuple(sources)
-
-
-def _compile_step(step: Any) -> Step:
-    from sklearn.impute import SimpleImputer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    if isinstance(step, SimpleImputer):
-        return _imputer(step)
-    if isinstance(step, StandardScaler):
-        return _scaler(step)
-    if isinstance(step, OneHotEncoder):
-        return _one_hot(step)
-    raise Unsupported(f"{type(step).__name__} is not replayed")
-
-
-def _imputer(imputer: Any) -> Step:
-    missing = imputer.missing_values
-    if not (isinstance(missing, float) and math.isnan(missing)) or imputer.add_indicator:
-        raise Unsupported("SimpleImputer with a non-NaN marker or an indicator")
-    statistics = imputer.statistics_
-    if statistics.dtype.kind == "f" and np.isnan(statistics).any():
-        raise Unsupported("SimpleImputer saw an all-missing column")
-
-    def impute(block: np.ndarray) -> np.ndarray:
-        if block.dtype.kind == "O":
-            mask = block != block  # scikit-learn's own NaN test for object arrays
-            block = block.copy()
-        else:
-            block = block.astype(np.float64)  # copies, so the caller's arrays stay untouched
-            mask = np.isnan(block)
-        if mask.any():
-            block[mask] = np.broadcast_to(statistics, block.shape)[mask]
-        return block
-
-    return impute
-
-
-def _scaler(scaler: Any) -> Step:
-    mean, scale = scaler.mean_, scaler.scale_
-
-    def standardize(block: np.ndarray) -> np.ndarray:
-        block = block.astype(np.float64)
-        if mean is not None and scaler.with_mean:
-            block -= mean
-        if scale is not None and scaler.with_std:
-            block /= scale
-        return block
-
-    return standardize
-
-
-def _one_hot(encoder: Any) -> Step:
-    if encoder.drop is not None or getattr(encoder, "drop_idx_", None) is not None:
-        raise Unsupported("OneHotEncoder with drop")
-    infrequent = getattr(encoder, "infrequent_categories_", None) or []
-    if any(group is not None for group in infrequent):
-        raise Unsupported("OneHotEncoder with infrequent categories")
-    lookups: list[dict[Any, int]] = []
-    indexes: list[pd.Index | None] = []
-    for categories in encoder.categories_:
-        # A NaN category cannot be a dict key reliably (NaN != NaN); None can, and like in
-        # scikit-learn it only matches None. pandas' index would match None and NaN to each
-        # other, so a column with a None category is always looked up value by value.
-        if any(isinstance(c, float) and math.isnan(c) for c in categories):
-            raise Unsupported("OneHotEncoder learnt NaN as a category")
-        lookups.append({category: index for index, category in enumerate(categories)})
-        learnt_none = any(c is None for c in categories)
-        indexes.append(None if learnt_none else pd.Index(categories, dtype=object))
-    widths = [len(lookup) for lookup in lookups]
-    offsets = np.cumsum([0, *widths[:-1]])
-    strict = encoder.handle_unknown == "error"
-
-    def positions(column: int, values: np.ndarray) -> np.ndarray:
-        """Each value's category index, -1 when unknown. Both ways match by Python equality,
-        as scikit-learn does: a dict per value for a request (an index lookup has ~40 us of
-        fixed cost), pandas' hash index for a batch (a million values in ~50 ms, not ~1 s)."""
-        index = indexes[column]
-        if len(values) < SMALL_BLOCK or index is None:
-            lookup = lookups[column]
-            return np.array([lookup.get(value, -1) for value in values], dtype=np.intp)
-        return index.get_indexer(values.astype(object, copy=False))
-
-    def encode(block: np.ndarray) -> np.ndarray:
-        rows = np.arange(block.shape[0])
-        out = np.zeros((block.shape[0], sum(widths)), dtype=encoder.dtype)
-        for column, offset in enumerate(offsets):
-            found = positions(column, block[:, column])
-            known = found >= 0
-            if strict and not known.all():
-                value = block[np.argmin(known), column]
-                raise ValueError(f"Found unknown category {value!r} in column {column}")
-            out[rows[known], offset + found[known]] = 1
-        return out
-
-    return encode

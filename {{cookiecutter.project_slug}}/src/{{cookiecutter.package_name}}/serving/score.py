@@ -56,7 +56,7 @@ def init() -> None:
         _model.source,
         "regressor, " if _model.regressor else "",
         len(_model.schema.columns),
-        "verified fast path" if _model.fast_predict else "pipeline predict",
+        _model.path,
     )
 
 

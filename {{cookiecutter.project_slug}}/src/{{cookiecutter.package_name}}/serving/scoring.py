@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pandas as pd
 import yaml
 
 from ..drift_reference import REFERENCE_FILE
+from . import stored
 from .fastpath import PARITY_TOLERANCE, FastPath, compile_fast_path, tree_parity, verified
 from .schema import InputSchema, PayloadError
 
@@ -67,6 +69,8 @@ class Model:
     # Its predictions are numbers (floats), not class labels. Read from the scikit-learn
     # model; a model of another MLflow flavor answers whatever its predict returns.
     regressor: bool = False
+    # How it scores: "stored fast path", "fast path verified at load" or "pipeline predict".
+    path: str = "pipeline predict"
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:
@@ -79,15 +83,24 @@ class Model:
         schema = _schema(model_dir, meta)
         fast_predict = None
         regressor = False
+        path = "pipeline predict"
         sklearn_flavor = meta.get("flavors", {}).get("sklearn")
         if sklearn_flavor:
-            from sklearn.base import is_regressor
-
-            pipeline = _load_sklearn(model_dir, sklearn_flavor)
+            pipeline = _Pipeline(model_dir, sklearn_flavor)
             predict_fn = pipeline.predict
-            regressor = is_regressor(pipeline)
-            example = _input_example(model_dir, meta)
-            fast_predict = _verified_fast_path(pipeline, schema, example, model_dir)
+            fast_predict = stored.read(
+                model_dir, sklearn_flavor["pickled_model"], pipeline.estimator
+            )
+            if fast_predict is not None:
+                regressor, path = fast_predict.regressor, "stored fast path"
+            else:  # compiled and verified now, with the pipeline loaded
+                from sklearn.base import is_regressor
+
+                regressor = is_regressor(pipeline.loaded)
+                example = _input_example(model_dir, meta)
+                found = _verified_fast_path(pipeline.loaded, schema, example, model_dir)
+                if found is not None:
+                    fast_predict, path = found[0], "fast path verified at load"
         else:
             import mlflow.pyfunc
 
@@ -97,9 +110,9 @@ class Model:
             "regressor" if regressor else "model",
             model_dir,
             len(schema.columns),
-            "fast path verified" if fast_predict else "pipeline predict",
+            path,
         )
-        return cls(predict_fn, schema, model_dir, fast_predict, regressor)
+        return cls(predict_fn, schema, model_dir, fast_predict, regressor, path)
 
     def predict(self, frame: pd.DataFrame) -> list[Any]:
         """Predict on a frame already in schema order; values the model itself rejects
@@ -176,6 +189,38 @@ def _schema(model_dir: Path, meta: dict[str, Any]) -> InputSchema:
     return InputSchema.from_signature(json.loads(signature))
 
 
+def store_fast_path(pipeline: Any, model_dir: Path) -> bool:
+    """At training: compile `pipeline`'s fast path, verify it as loading would, and store it in
+    its saved folder `model_dir` (`stored.py`), so serving needs no scikit-learn to use it.
+    False when there is none to store (scoring then keeps compiling at load, or the pipeline)."""
+    meta = yaml.safe_load((model_dir / "MLmodel").read_text())
+    flavor = meta["flavors"]["sklearn"]
+    schema = _schema(model_dir, meta)
+    found = _verified_fast_path(pipeline, schema, _input_example(model_dir, meta), model_dir)
+    if found is None:
+        return False
+    fast, evidence = found
+    return stored.write(fast, model_dir, flavor["pickled_model"], evidence)
+
+
+class _Pipeline:
+    """The saved scikit-learn pipeline, loaded on first use: a stored fast path serves without
+    it (and without importing scikit-learn at all)."""
+
+    def __init__(self, model_dir: Path, flavor: dict[str, Any]) -> None:
+        self.model_dir, self.flavor = model_dir, flavor
+
+    @cached_property
+    def loaded(self) -> Any:
+        return _load_sklearn(self.model_dir, self.flavor)
+
+    def predict(self, frame: pd.DataFrame) -> Any:
+        return self.loaded.predict(frame)
+
+    def estimator(self) -> Any:
+        return self.loaded.steps[-1][1]
+
+
 def _load_sklearn(model_dir: Path, flavor: dict[str, Any]) -> Any:
     """A skops-saved model (the pipeline's format) is loaded with skops directly, honouring the
     trusted types recorded at save time: importing MLflow costs ~80 MB in every server worker
@@ -204,12 +249,12 @@ def _input_example(model_dir: Path, meta: dict[str, Any]) -> pd.DataFrame | None
 
 def _verified_fast_path(
     pipeline: Any, schema: InputSchema, example: pd.DataFrame | None, model_dir: Path
-) -> FastPath | None:
+) -> tuple[FastPath, dict[str, Any]] | None:
     """The fast path, only if it reproduces the pipeline on the model's own input example,
     varied with a missing value in every optional column and an unseen category in every
     text column, and on up to PARITY_ROWS training rows stored with the model; compiled trees
     only if they also reproduce its probabilities (a regressor's predictions) on those rows
-    within PARITY_TOLERANCE."""
+    within PARITY_TOLERANCE. With it, what was checked (rows, the trees' difference)."""
     fast = compile_fast_path(pipeline)
     if fast is None:
         return None
@@ -228,6 +273,7 @@ def _verified_fast_path(
         return None
     reference = _reference_rows(model_dir, schema)
     checked = frame if reference is None else pd.concat([frame, reference], ignore_index=True)
+    difference = None
     if fast.trees is not None:
         difference = tree_parity(pipeline, fast, checked)
         if difference > PARITY_TOLERANCE:
@@ -237,14 +283,20 @@ def _verified_fast_path(
                 " of the predictions' scale" if fast.regressor else "",
                 PARITY_TOLERANCE,
             )
-            fast = fast.without_trees()
+            fast, difference = fast.without_trees(), None
         else:
             logger.info(
                 "Compiled trees match the model on %d rows (max |diff| %g)",
                 len(checked),
                 difference,
             )
-    return fast if verified(pipeline, fast, checked) else None
+    if not verified(pipeline, fast, checked):
+        return None
+    return fast, {
+        "rows": len(checked),
+        "tree_difference": difference,
+        "tolerance": PARITY_TOLERANCE,
+    }
 
 
 def _frame(schema: InputSchema, rows: list[dict[str, Any]]) -> pd.DataFrame | None:

@@ -34,8 +34,6 @@ import numpy as np
 
 # rows -> class probabilities (rows, classes), or a regressor's predictions (rows,)
 Output = Callable[[np.ndarray], np.ndarray]
-# rows -> (bias (outputs,), contributions (rows, features, outputs))
-Contributions = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -102,17 +100,59 @@ class _Forest:
         return bias, total.reshape(rows, width, outputs)
 
 
+# Raw scores (rows, trees per iteration) -> a boosting model's output, as its `predict_proba`
+# or `predict` applies it; and what the raw score is to the reader of an explanation.
+_LINKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
+    "logistic": (lambda raw: _sigmoid(raw), "raw score (log-odds of the positive class)"),
+    "softmax": (lambda raw: _softmax(raw), "raw score"),
+    "identity": (lambda raw: raw[:, 0], "prediction"),
+    "log": (lambda raw: np.exp(raw[:, 0]), "raw score (log of the prediction)"),
+}
+FOREST = "forest"  # the mean over trees of the leaves' values (class shares for a classifier)
+
+
 @dataclass(frozen=True)
 class CompiledTrees:
     """A tree ensemble's output (a classifier's probabilities, a regressor's predictions), and
-    the per-row contributions behind it."""
+    the per-row contributions behind it; only arrays, so it can be stored and loaded without
+    scikit-learn (`serving/stored.py`)."""
 
-    evaluate: Output
-    contributions: Contributions
-    output: str  # what the contributions add up to, for the reader of an explanation
+    forests: tuple[_Forest, ...]  # boosting: one per class (trees per iteration); forests: one
+    link: str  # a key of _LINKS (boosting), or FOREST
+    baseline: np.ndarray  # boosting: the per-class starting raw score; forests: unused
+    regressor: bool
+
+    @property
+    def output(self) -> str:
+        """What the contributions add up to, for the reader of an explanation."""
+        if self.link == FOREST:
+            return "prediction" if self.regressor else "probability"
+        return _LINKS[self.link][1]
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
-        return self.evaluate(X)
+        if self.link == FOREST:
+            (forest,) = self.forests
+            mean = forest.leaf_value[forest.leaves(_as_float32(X))].mean(axis=1)
+            return mean[:, 0] if self.regressor else mean
+        X = np.asarray(X, dtype=np.float64)
+        raw = np.column_stack([f.leaf_value[f.leaves(X)].sum(axis=1) for f in self.forests])
+        return _LINKS[self.link][0](raw + self.baseline)
+
+    def contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(bias (outputs,), contributions (rows, features, outputs)): they add up to the
+        model's output (boosting: its raw score)."""
+        if self.link == FOREST:
+            (forest,) = self.forests
+            bias, total = forest.contributions(_as_float32(X))
+            return bias / forest.roots.size, total / forest.roots.size
+        parts = [f.contributions(np.asarray(X, dtype=np.float64)) for f in self.forests]
+        bias = np.concatenate([part[0] for part in parts]) + self.baseline
+        return bias, np.concatenate([part[1] for part in parts], axis=2)
+
+
+def _as_float32(X: np.ndarray) -> np.ndarray:
+    """scikit-learn's trees compare float32 inputs with their thresholds: so do forests here."""
+    return np.asarray(X, dtype=np.float32).astype(np.float64)
 
 
 def compile_trees(estimator: Any) -> CompiledTrees | None:
@@ -194,10 +234,11 @@ def _depth(roots: np.ndarray, left: np.ndarray, right: np.ndarray, is_leaf: np.n
 def _boosting(model: Any) -> CompiledTrees | None:
     """Raw score = baseline + the leaf values of every iteration's tree, per class; then the
     model's own link (`_link`)."""
+    from sklearn.base import is_regressor
+
     link = _link(model)
     if link is None:
         return None
-    inverse, output = link
     per_class: list[list[dict[str, np.ndarray]]] = [[] for _ in range(model.n_trees_per_iteration_)]
     for iteration in model._predictors:
         for klass, predictor in enumerate(iteration):
@@ -218,40 +259,25 @@ def _boosting(model: Any) -> CompiledTrees | None:
             )
             tree = per_class[klass][-1]
             tree["mean"] = _node_means(tree, nodes["count"].astype(np.float64))
-    forests = [_flatten(trees) for trees in per_class]
     baseline = np.asarray(model._baseline_prediction, dtype=np.float64).reshape(-1)
-
-    def evaluate(X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        raw = np.column_stack([f.leaf_value[f.leaves(X)].sum(axis=1) for f in forests]) + baseline
-        return inverse(raw)
-
-    def contributions(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        parts = [f.contributions(np.asarray(X, dtype=np.float64)) for f in forests]
-        bias = np.concatenate([part[0] for part in parts]) + baseline
-        return bias, np.concatenate([part[1] for part in parts], axis=2)
-
-    return CompiledTrees(evaluate, contributions, output)
+    forests = tuple(_flatten(trees) for trees in per_class)
+    return CompiledTrees(forests, link, baseline, is_regressor(model))
 
 
-def _link(model: Any) -> tuple[Callable[[np.ndarray], np.ndarray], str] | None:
-    """Raw scores (rows, trees per iteration) -> the model's output, as its `predict_proba` or
-    `predict` applies it, and what the raw score is to the reader of an explanation. None for
-    a regressor's link other than identity (squared or absolute error, quantile) or log
-    (poisson, gamma)."""
+def _link(model: Any) -> str | None:
+    """The key in _LINKS of the model's link; None for a regressor's link other than identity
+    (squared or absolute error, quantile) or log (poisson, gamma)."""
     from sklearn.base import is_regressor
 
     if not is_regressor(model):
-        if model.n_trees_per_iteration_ == 1:
-            return _sigmoid, "raw score (log-odds of the positive class)"
-        return _softmax, "raw score"
+        return "logistic" if model.n_trees_per_iteration_ == 1 else "softmax"
     from sklearn._loss.link import IdentityLink, LogLink
 
     link = model._loss.link
     if isinstance(link, IdentityLink):
-        return (lambda raw: raw[:, 0]), "prediction"
+        return "identity"
     if isinstance(link, LogLink):
-        return (lambda raw: np.exp(raw[:, 0])), "raw score (log of the prediction)"
+        return "log"
     return None
 
 
@@ -291,16 +317,4 @@ def _forest(model: Any) -> CompiledTrees:
                 "mean": values,  # a node's value is already the mean over its training rows
             }
         )
-    forest = _flatten(trees)
-
-    def evaluate(X: np.ndarray) -> np.ndarray:
-        # scikit-learn's trees compare float32 inputs with their thresholds: so do we.
-        X = np.asarray(X, dtype=np.float32).astype(np.float64)
-        mean = forest.leaf_value[forest.leaves(X)].mean(axis=1)
-        return mean[:, 0] if regressor else mean
-
-    def contributions(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        bias, total = forest.contributions(np.asarray(X, dtype=np.float32).astype(np.float64))
-        return bias / len(trees), total / len(trees)
-
-    return CompiledTrees(evaluate, contributions, "prediction" if regressor else "probability")
+    return CompiledTrees((_flatten(trees),), FOREST, np.zeros(0), regressor)

@@ -21,6 +21,7 @@ from ..data import features_and_target, load_table
 from ..drift_reference import save_reference
 from ..errors import PipelineError
 from ..lineage import model_digest
+from ..serving.scoring import store_fast_path
 from ..train import (
     TrainingError,
     builtin_trusted_types,
@@ -143,8 +144,10 @@ def _train(train_path: Path, output_dir: Path, settings: Settings) -> TrainedMod
     if model_dir.exists():
         raise PipelineError(f"{model_dir} already exists: use a fresh --output folder")
     save_model(model, model_dir, X, [*builtin_trusted_types(), *settings.model.trusted_types])
-    # The drift baseline travels inside the model folder (drift_reference.py).
+    # The drift baseline travels inside the model folder (drift_reference.py), and so does the
+    # verified fast path (serving/stored.py): both are covered by the model's digest.
     save_reference(X, model, model_dir, settings.monitoring.reference_rows, settings.seed)
+    store_fast_path(model, model_dir)
     run = mlflow.active_run()
     trained = TrainedModel(
         model_dir,
