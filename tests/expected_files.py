@@ -111,10 +111,12 @@ PACKAGE = {
     "src/{package}/serving/batch_driver.py",
     "src/{package}/serving/fastpath.py",
     "src/{package}/serving/local.py",
+    "src/{package}/serving/replay.py",
     "src/{package}/serving/schema.py",
     "src/{package}/serving/score.py",
     "src/{package}/serving/scoring.py",
     "src/{package}/serving/server.py",
+    "src/{package}/serving/stored.py",
     "src/{package}/serving/trees.py",
 }
 
@@ -175,6 +177,7 @@ TESTS_AND_BENCHMARKS = {
     "tests/test_serving_schema.py",
     "tests/test_serving_score.py",
     "tests/test_serving_server.py",
+    "tests/test_serving_stored.py",
     "tests/test_serving_trees.py",
     "tests/test_startup.py",
     "tests/test_train.py",
