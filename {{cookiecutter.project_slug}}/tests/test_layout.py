@@ -24,6 +24,9 @@ REVIEWED_UPWARD = {
     # The training step stores the serving fast path, verified by the very code that verifies
     # it when a model is loaded (serving/stored.py): one check, not a copy of it in steps.
     ("steps.train", "serving.scoring"),
+    # and the evaluate step checks, on the holdout, that the model as served answers as the
+    # model it evaluated (serving_parity).
+    ("steps.evaluate", "serving.scoring"),
 }
 LONG_MODULES = {"config", "azure.rollout"}  # one concern each; may exceed MAX_LINES
 MAX_LINES = 400

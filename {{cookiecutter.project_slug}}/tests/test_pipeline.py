@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -13,6 +15,7 @@ from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }}.config import Settings, load_settings
 from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.lineage import file_sha256
 from {{ cookiecutter.package_name }}.pipeline import BasePipeline, RunContext
 from {{ cookiecutter.package_name }}.registry import (
     CHAMPION_ALIAS,
@@ -101,6 +104,9 @@ def test_champion_story_first_run_promotes_worse_run_does_not(project: Path) -> 
     )
     assert report["champion"] is None
     assert first.tags["decision.fairness"] == "not compared"
+    # The model as served answered as the evaluated model on the whole holdout (steps/evaluate).
+    assert run.data.tags["serving.path"] != "pipeline predict"
+    assert run.data.metrics["serving.parity.rows"] == 400
     card = model_card(first)
     assert card.startswith(f"# Model card: {settings.model_name}\n")
     for section in ("Data", "Metrics (holdout)", "Fairness (holdout)", "Limitations", "Lineage"):
@@ -329,6 +335,40 @@ def test_each_step_runs_alone_from_files(project: Path, tmp_path: Path) -> None:
     assert "No sensitive features are configured" in card
     assert f"trained in run `{version.tags['lineage.train_run_id']}`" in card
     assert "- Compared against champion: none (no champion yet)" in card
+
+
+def test_a_served_path_that_disagrees_on_the_holdout_registers_nothing(
+    project: Path, tmp_path: Path
+) -> None:
+    """A stored fast path that loads (its digests match) but answers differently from the
+    model, as a defect in it would, fails the evaluate step: nothing is registered."""
+    config = str(project / "config" / "pipeline.yaml")
+    prepared, trained = tmp_path / "prepared", tmp_path / "trained"
+    code, output = cli("prepare", "--output", str(prepared), "--config", config)
+    assert code == 0, output
+    code, output = cli(
+        "train",
+        *("--train-data", str(prepared / "train.parquet"), "--output", str(trained)),
+        *("--model-family", "logistic_regression", "--config", config),
+    )
+    assert code == 0, output
+    model_dir = trained / "model"
+    record = json.loads((model_dir / "fast_path.json").read_text())
+    with np.load(model_dir / "fast_path.npz") as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    coef = record["predictor"]["linear"]["coef"]
+    arrays[coef] = -arrays[coef]  # every prediction flips
+    np.savez(model_dir / "fast_path.npz", **arrays)
+    record["arrays_sha256"] = file_sha256(model_dir / "fast_path.npz")
+    (model_dir / "fast_path.json").write_text(json.dumps(record))
+    code, output = cli(
+        "evaluate",
+        *("--model", str(model_dir), "--test-data", str(prepared / "test.parquet")),
+        *("--output", str(tmp_path / "evaluated"), "--config", config),
+    )
+    assert code != 0
+    assert "stored fast path does not answer as the model itself on 400 holdout rows" in output
+    assert champion(settings_for(project)) is None
 
 
 def test_azure_backend_submits_and_names_what_is_missing(

@@ -56,6 +56,8 @@ EXPLAIN_UNAVAILABLE = (
 # PARITY_TOLERANCE (absolute for probabilities, relative to the predictions' scale for a
 # regressor: see fastpath.py).
 PARITY_ROWS = 1000
+# The evaluate step checks the served path again on this many holdout rows (serving_parity).
+HOLDOUT_PARITY_ROWS = 10_000
 
 
 @dataclass
@@ -312,5 +314,41 @@ def _reference_rows(model_dir: Path, schema: InputSchema) -> pd.DataFrame | None
     path = model_dir / REFERENCE_FILE  # the training step writes it into the model folder
     if not path.is_file():
         return None
-    sample = pd.read_parquet(path, columns=schema.names).head(PARITY_ROWS)
-    return _frame(schema, sample.astype(object).where(sample.notna(), None).to_dict("records"))
+    return _as_requests(schema, pd.read_parquet(path, columns=schema.names).head(PARITY_ROWS))
+
+
+def _as_requests(schema: InputSchema, frame: pd.DataFrame) -> pd.DataFrame | None:
+    """`frame`'s model columns as validated requests carry them (None where missing, typed by
+    the signature); None when they do not fit it."""
+    rows = frame[schema.names]
+    return _frame(schema, rows.astype(object).where(rows.notna(), None).to_dict("records"))
+
+
+@dataclass(frozen=True)
+class Parity:
+    """How the model as served agrees with the evaluated pipeline (`serving_parity`)."""
+
+    rows: int
+    path: str  # Model.path: how it is served
+    agrees: bool  # same matrix and predictions, as requests and as a batch
+    tree_difference: float  # compiled trees' largest difference (0 without them)
+    tolerance: float = PARITY_TOLERANCE
+
+    @property
+    def holds(self) -> bool:
+        return self.agrees and self.tree_difference <= self.tolerance
+
+
+def serving_parity(model_dir: Path, pipeline: Any, frame: pd.DataFrame) -> Parity | None:
+    """Whether `model_dir`, loaded as serving loads it (its stored fast path, else the one
+    compiled at load), answers as `pipeline` does on up to HOLDOUT_PARITY_ROWS rows of `frame`
+    (the evaluation's holdout, rows neither check has seen). None when it is served by the
+    pipeline's own predict, or the rows do not fit its signature."""
+    model = Model.load(model_dir)
+    if model.fast_predict is None:
+        return None
+    rows = _as_requests(model.schema, frame.head(HOLDOUT_PARITY_ROWS))
+    if rows is None:
+        return None
+    difference = tree_parity(pipeline, model.fast_predict, rows)
+    return Parity(len(rows), model.path, verified(pipeline, model.fast_predict, rows), difference)

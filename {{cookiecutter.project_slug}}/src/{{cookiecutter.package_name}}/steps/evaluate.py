@@ -25,6 +25,7 @@ from ..lineage import model_digest
 from ..metrics import Predictions, score_predictions
 from ..plots import confusion, plot_fairness, residuals_by_decile, write_plots
 from ..registry import DIGEST_TAG, RegistryError
+from ..serving.scoring import Parity, serving_parity
 from .records import log_dataset, read_record, thread_limit, write_record
 
 EVALUATION_RECORD = "evaluation.json"
@@ -172,6 +173,7 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
     challenger_digest = model_digest(model_dir)
     challenger = mlflow.sklearn.load_model(str(model_dir))
     challenger_predictions = Predictions.of(challenger, X, settings.task)
+    parity = _check_serving_parity(model_dir, challenger, X)
     metrics = score_predictions(challenger_predictions, y)
     metric = settings.evaluation.primary_metric
     client = MlflowClient()
@@ -248,4 +250,28 @@ def _evaluate(model_dir: Path, test_path: Path, output_dir: Path, settings: Sett
             )
         mlflow.log_artifacts(str(plots_dir), "plots")
         mlflow.set_tags(decision.as_tags())
+        mlflow.set_tag("serving.path", "pipeline predict" if parity is None else parity.path)
+        if parity is not None:
+            mlflow.log_metrics(
+                {
+                    "serving.parity.rows": parity.rows,
+                    "serving.parity.tree_difference": parity.tree_difference,
+                }
+            )
     return evaluation
+
+
+def _check_serving_parity(model_dir: Path, challenger: Any, X: pd.DataFrame) -> Parity | None:
+    """The model as served (its fast path) must answer as the model just evaluated, on the
+    holdout too: otherwise the metrics would not be those of what serves. A disagreement is a
+    defect, not a worse model, so the step fails and nothing is registered."""
+    parity = serving_parity(model_dir, challenger, X)
+    if parity is not None and not parity.holds:
+        raise PipelineError(
+            f"The model's {parity.path} does not answer as the model itself on {parity.rows} "
+            f"holdout rows (same predictions: {parity.agrees}; compiled trees' largest "
+            f"difference {parity.tree_difference:g}, tolerance {parity.tolerance:g}): "
+            "nothing is registered. Retrain, and report it: the fast path was verified "
+            "when the model was saved"
+        )
+    return parity
