@@ -3,9 +3,9 @@
 scikit-learn's `predict_proba` (or a regressor's `predict`) on one row walks its trees in
 Python-level loops and thread-pool set-up, about 3 ms for the default gradient boosting model,
 while the arithmetic is microseconds. Here all nodes of all trees are flattened into a few
-numpy arrays once, at load; a batch of rows then descends every tree together
-(`nodes[rows, trees]`), one vectorized step per tree level, and the leaves are summed as
-scikit-learn sums them.
+numpy arrays once (at training, stored with the model by `stored.py`, or at load); a batch of
+rows then descends every tree together (`nodes[rows, trees]`), one vectorized step per tree
+level, and the leaves are summed as scikit-learn sums them.
 
 Supported: HistGradientBoosting classifiers and regressors (numeric splits, missing values by
 each node's `missing_go_to_left`; a regressor's identity or log link) and RandomForest/ExtraTrees
@@ -121,6 +121,10 @@ class CompiledTrees:
     link: str  # a key of _LINKS (boosting), or FOREST
     baseline: np.ndarray  # boosting: the per-class starting raw score; forests: unused
     regressor: bool
+
+    def __post_init__(self) -> None:
+        if self.link != FOREST and self.link not in _LINKS:
+            raise ValueError(f"unknown link {self.link!r}")
 
     @property
     def output(self) -> str:
