@@ -134,8 +134,9 @@ class Model:
             raise PayloadError(f"the model could not score this input: {error}") from None
 
     def predict_batch(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """Many rows at once (batch scoring): the verified fast path's matrix and the
-        estimator's own predict, else the pipeline's. ValueError for rows the model rejects."""
+        """Many rows at once (batch scoring): the verified fast path's matrix into a linear
+        model's arrays or the estimator's own predict, else the pipeline's predict. ValueError
+        for rows the model rejects."""
         if self.fast_predict is None:
             predictions = np.asarray(self.predict_fn(pd.DataFrame(columns, copy=False)))
         else:
