@@ -100,11 +100,21 @@ class _Forest:
         return bias, total.reshape(rows, width, outputs)
 
 
+def _sigmoid(raw: np.ndarray) -> np.ndarray:
+    positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+    return np.column_stack([1.0 - positive, positive])
+
+
+def _softmax(raw: np.ndarray) -> np.ndarray:
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 # Raw scores (rows, trees per iteration) -> a boosting model's output, as its `predict_proba`
 # or `predict` applies it; and what the raw score is to the reader of an explanation.
 _LINKS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-    "logistic": (lambda raw: _sigmoid(raw), "raw score (log-odds of the positive class)"),
-    "softmax": (lambda raw: _softmax(raw), "raw score"),
+    "logistic": (_sigmoid, "raw score (log-odds of the positive class)"),
+    "softmax": (_softmax, "raw score"),
     "identity": (lambda raw: raw[:, 0], "prediction"),
     "log": (lambda raw: np.exp(raw[:, 0]), "raw score (log of the prediction)"),
 }
@@ -283,16 +293,6 @@ def _link(model: Any) -> str | None:
     if isinstance(link, LogLink):
         return "log"
     return None
-
-
-def _sigmoid(raw: np.ndarray) -> np.ndarray:
-    positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
-    return np.column_stack([1.0 - positive, positive])
-
-
-def _softmax(raw: np.ndarray) -> np.ndarray:
-    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def _forest(model: Any) -> CompiledTrees:
