@@ -154,6 +154,15 @@ def unknown_format(model_dir: Path) -> None:
     (model_dir / stored.RECORD_FILE).write_text(json.dumps({**record, "format": 99}))
 
 
+def nan_category(model_dir: Path) -> None:
+    """The record itself carries no digest (the model folder's covers it in transport)."""
+    text = (model_dir / stored.RECORD_FILE).read_text()
+    record = json.loads(text)
+    group = next(g for g in record["preprocess"] if "one_hot" in g["steps"][-1])
+    group["steps"][-1]["one_hot"]["categories"][0].append(float("nan"))
+    (model_dir / stored.RECORD_FILE).write_text(json.dumps(record))
+
+
 def truncated_record(model_dir: Path) -> None:
     text = (model_dir / stored.RECORD_FILE).read_text()
     (model_dir / stored.RECORD_FILE).write_text(text[: len(text) // 2])
@@ -165,6 +174,7 @@ def truncated_record(model_dir: Path) -> None:
         (tampered_arrays, "fast_path.npz is not the file that was verified"),
         (replaced_model_file, "model.skops is not the file it was compiled from"),
         (unknown_format, "format 99"),
+        (nan_category, "OneHotEncoder learnt NaN as a category"),
         (truncated_record, "cannot be read"),
     ],
     ids=lambda value: getattr(value, "__name__", "reason"),

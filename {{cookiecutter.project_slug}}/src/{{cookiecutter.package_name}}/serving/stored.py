@@ -28,7 +28,7 @@ import numpy as np
 
 from ..lineage import file_sha256
 from .fastpath import FastPath
-from .replay import Group, Impute, Linear, OneHot, Preprocess, Scale
+from .replay import Group, Impute, Linear, OneHot, Preprocess, Scale, Unsupported
 from .trees import CompiledTrees, _Forest
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ def read(model_dir: Path, model_file: str, load_estimator: Callable[[], Any]) ->
             with np.load(model_dir / ARRAYS_FILE, allow_pickle=False) as stored:
                 arrays = {key: stored[key] for key in stored.files}
             return _fast_path(record, arrays, load_estimator)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, Unsupported) as error:
         problem = f"it cannot be read ({type(error).__name__}: {error})"
     logger.warning(
         "Ignoring the stored fast path in %s: %s; compiling it at load", model_dir, problem
@@ -112,15 +112,13 @@ def _mismatch(record: dict[str, Any], model_dir: Path, model_file: str) -> str |
 
 def _values(values: np.ndarray) -> dict[str, Any]:
     """An array of labels or statistics as JSON: its values and its dtype."""
-    listed = np.asarray(values).tolist()
+    values = np.asarray(values)
+    listed = values.tolist()
     if not all(isinstance(v, str | int | float | bool) or v is None for v in listed):
         raise NotStorable(
             f"values of types JSON does not hold: {sorted({type(v).__name__ for v in listed})}"
         )
-    return {
-        "values": listed,
-        "dtype": np.asarray(values).dtype.str if values.dtype != object else "object",
-    }
+    return {"values": listed, "dtype": "object" if values.dtype == object else values.dtype.str}
 
 
 def _from_values(stored: dict[str, Any]) -> np.ndarray:
